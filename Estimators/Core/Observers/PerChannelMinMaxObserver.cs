@@ -1,0 +1,18 @@
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Core.Observers;
+
+/// <summary>Tracks the minimum and maximum of each channel along the spec's channel axis
+/// (PyTorch's PerChannelMinMaxObserver).</summary>
+public sealed class PerChannelMinMaxObserver : RangeObserver
+{
+    /// <summary>Creates the observer for a per-channel <paramref name="spec"/>.</summary>
+    /// <exception cref="ArgumentException">A per-tensor scheme (use <see cref="MinMaxObserver"/>).</exception>
+    public PerChannelMinMaxObserver(QuantSpec spec) : base(spec, perChannel: true, nameof(PerChannelMinMaxObserver))
+    {
+    }
+
+    /// <inheritdoc />
+    protected override void Update(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax)
+        => KeepExtremes(runningMin, runningMax, batchMin, batchMax);
+}

@@ -1,0 +1,76 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Core.Observers;
+
+/// <summary>Base of the min/max observers: keeps a running minimum and maximum (per tensor, or per channel) and
+/// computes qparams from them with <see cref="QParamsCalculator"/>.</summary>
+public abstract class RangeObserver : QuantObserver
+{
+    private Tensor? _min;
+    private Tensor? _max;
+
+    /// <summary>Creates the observer; <paramref name="perChannel"/> says which schemes it accepts.</summary>
+    protected RangeObserver(QuantSpec spec, bool perChannel, string observerName)
+        : base(RequireScheme(spec, perChannel, observerName))
+    {
+    }
+
+    /// <summary>The running minimum, shape [1] or [channels]; null before the first batch.</summary>
+    public Tensor? MinVal => _min;
+
+    /// <summary>The running maximum, shape [1] or [channels]; null before the first batch.</summary>
+    public Tensor? MaxVal => _max;
+
+    /// <inheritdoc />
+    protected sealed override void ObserveCore(Tensor x)
+    {
+        var (batchMin, batchMax) = BatchMinMax(x);
+        TensorChecks.ThrowIfNotFinite(batchMin, nameof(x));
+        TensorChecks.ThrowIfNotFinite(batchMax, nameof(x));
+        if (_min is null || _max is null)
+        {
+            _min = batchMin.clone().MoveToOuterDisposeScope();
+            _max = batchMax.clone().MoveToOuterDisposeScope();
+            return;
+        }
+        if (_min.shape[0] != batchMin.shape[0])
+            throw new ArgumentException(
+                $"The batch has {batchMin.shape[0]} channels along axis {Spec.ChannelAxis}; earlier batches had {_min.shape[0]}.",
+                nameof(x));
+        Update(_min, _max, batchMin, batchMax);
+    }
+
+    /// <summary>Folds one batch's range into the running range, in place.</summary>
+    protected abstract void Update(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax);
+
+    /// <summary>The plain min/max update: keeps the smallest minimum and largest maximum seen.</summary>
+    protected static void KeepExtremes(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax)
+    {
+        runningMin.copy_(minimum(runningMin, batchMin));
+        runningMax.copy_(maximum(runningMax, batchMax));
+    }
+
+    /// <inheritdoc />
+    protected sealed override QParams ComputeQParamsCore() => QParamsCalculator.Compute(_min!, _max!, Spec);
+
+    /// <summary>Minimum and maximum of the batch: shape [1], or [channels] for per-channel schemes.</summary>
+    private (Tensor Min, Tensor Max) BatchMinMax(Tensor x)
+    {
+        if (!Spec.Scheme.IsPerChannel()) return (x.min().reshape(1), x.max().reshape(1));
+        var channels = x.shape[Spec.ChannelAxis];
+        var flat = x.movedim(new long[] { Spec.ChannelAxis }, new long[] { 0 }).reshape(channels, -1);
+        return (flat.amin(new long[] { 1 }), flat.amax(new long[] { 1 }));
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _min?.Dispose();
+            _max?.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
