@@ -23,7 +23,7 @@ public sealed class QParams : IDisposable
         if (!spec.Scheme.IsPerChannel() && scale.shape[0] != 1)
             throw new ArgumentException($"A per-tensor scheme needs one scale, got {scale.shape[0]}.", nameof(scale));
         Scale = scale;
-        ZeroPoint = zeroPoint.to_type(ScalarType.Int64);
+        ZeroPoint = zeroPoint.dtype == ScalarType.Int64 ? zeroPoint : zeroPoint.to_type(ScalarType.Int64);
         Spec = spec;
     }
 

@@ -39,7 +39,9 @@ public static class QParamsCalculator
             throw new ArgumentException(
                 $"minVal must not exceed maxVal; got min {Describe(min)} and max {Describe(max)}.", nameof(minVal));
         var result = Compute(min, max, spec);
-        return new QParams(result.Scale.MoveToOuterDisposeScope(), result.ZeroPoint.MoveToOuterDisposeScope(), spec);
+        result.Scale.MoveToOuterDisposeScope();
+        result.ZeroPoint.MoveToOuterDisposeScope();
+        return result;
     }
 
     /// <summary>Computes qparams from a per-tensor range given as numbers.</summary>

@@ -4,7 +4,10 @@ namespace MLNetQuant.Core.Observers;
 /// (PyTorch's HistogramObserver: the same greedy shrink of the [alpha, beta] quantile window in steps of 1e-5 and the
 /// same error integral, ported from Caffe2's NormMinimization). Clips rare outliers that MinMax would keep.
 /// One difference, on purpose: the destination grid has as many bins as the target range has levels (PyTorch always
-/// uses 2^8 = 256, also for reduced or sub-8-bit ranges), so low-bit grids get the range that is best for them.</summary>
+/// uses 2^8 = 256, also for reduced or sub-8-bit ranges), so low-bit grids get the range that is best for them.
+/// Inherited from PyTorch, kept for fidelity: the lower bound only moves once 1e-5 of all observed values fit in fewer
+/// bins than the upper bound frees, so on small calibration sets (under ~10^5 values) only the top of the range is
+/// clipped. Activations after ReLU — the common case — are unaffected.</summary>
 public sealed class HistogramObserver : QuantObserver
 {
     private readonly StreamingHistogram _histogram;
