@@ -29,6 +29,24 @@ public sealed class ObserverBehaviourTests
     }
 
     [TestMethod]
+    public void Observers_KeepTheirStateAcrossCallerDisposeScopes()
+    {
+        // A training loop typically opens one dispose scope per step; observer state must survive it.
+        using var minMax = new MinMaxObserver(QuantSpec.UInt8PerTensorAffineActivations);
+        using var perChannel = new MovingAveragePerChannelMinMaxObserver(QuantSpec.Int8PerChannelSymmetricWeights);
+        for (var step = 0; step < 3; step++)
+        {
+            using var scope = NewDisposeScope();
+            minMax.Observe(tensor(new[] { -step - 1f, step + 1f }));
+            perChannel.Observe(randn(2, 5));
+        }
+        Assert.AreEqual(-3f, minMax.MinVal!.item<float>());
+        Assert.AreEqual(3f, minMax.MaxVal!.item<float>());
+        using var q = perChannel.ComputeQParams();
+        Assert.HasCount(2, q.ScaleValues());
+    }
+
+    [TestMethod]
     public void MinMax_AcrossBatches_KeepsTheExtremes()
     {
         using var observer = new MinMaxObserver(QuantSpec.UInt8PerTensorAffineActivations);

@@ -30,8 +30,9 @@ public abstract class RangeObserver : QuantObserver
         TensorChecks.ThrowIfNotFinite(batchMax, nameof(x));
         if (_min is null || _max is null)
         {
-            _min = batchMin.clone().MoveToOuterDisposeScope();
-            _max = batchMax.clone().MoveToOuterDisposeScope();
+            // Observer state outlives any dispose scope the caller has open (e.g. one per training step).
+            _min = batchMin.clone().DetachFromDisposeScope();
+            _max = batchMax.clone().DetachFromDisposeScope();
             return;
         }
         if (_min.shape[0] != batchMin.shape[0])
