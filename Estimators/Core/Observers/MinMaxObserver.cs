@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace MLNetQuant.Core.Observers;
 
 /// <summary>Tracks the global minimum and maximum of everything observed (PyTorch's MinMaxObserver).</summary>
@@ -10,8 +8,4 @@ public sealed class MinMaxObserver : RangeObserver
     public MinMaxObserver(QuantSpec spec) : base(spec, perChannel: false, nameof(MinMaxObserver))
     {
     }
-
-    /// <inheritdoc />
-    protected override void Update(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax)
-        => KeepExtremes(runningMin, runningMax, batchMin, batchMax);
 }

@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace MLNetQuant.Core.Observers;
 
 /// <summary>Exponential moving average of each batch's minimum and maximum (PyTorch's MovingAverageMinMaxObserver):
@@ -10,19 +8,9 @@ public sealed class MovingAverageMinMaxObserver : RangeObserver
     /// <param name="spec">A per-tensor grid.</param>
     /// <param name="averagingConstant">Weight c of the newest batch, in (0, 1]; PyTorch's default is 0.01.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="averagingConstant"/> outside (0, 1].</exception>
+    /// <exception cref="ArgumentException">A per-channel scheme (use <see cref="MovingAveragePerChannelMinMaxObserver"/>).</exception>
     public MovingAverageMinMaxObserver(QuantSpec spec, double averagingConstant = 0.01)
-        : base(spec, perChannel: false, nameof(MovingAverageMinMaxObserver))
+        : base(spec, perChannel: false, nameof(MovingAverageMinMaxObserver), averagingConstant)
     {
-        AveragingConstant = MovingAverage.ValidateConstant(averagingConstant);
-    }
-
-    /// <summary>Weight of the newest batch.</summary>
-    public double AveragingConstant { get; }
-
-    /// <inheritdoc />
-    protected override void Update(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax)
-    {
-        MovingAverage.Step(runningMin, batchMin, AveragingConstant);
-        MovingAverage.Step(runningMax, batchMax, AveragingConstant);
     }
 }

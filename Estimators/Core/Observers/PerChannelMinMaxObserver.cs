@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace MLNetQuant.Core.Observers;
 
 /// <summary>Tracks the minimum and maximum of each channel along the spec's channel axis
@@ -11,8 +9,4 @@ public sealed class PerChannelMinMaxObserver : RangeObserver
     public PerChannelMinMaxObserver(QuantSpec spec) : base(spec, perChannel: true, nameof(PerChannelMinMaxObserver))
     {
     }
-
-    /// <inheritdoc />
-    protected override void Update(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax)
-        => KeepExtremes(runningMin, runningMax, batchMin, batchMax);
 }

@@ -3,18 +3,24 @@ using static TorchSharp.torch;
 
 namespace MLNetQuant.Core.Observers;
 
-/// <summary>Base of the min/max observers: keeps a running minimum and maximum (per tensor, or per channel) and
-/// computes qparams from them with <see cref="QParamsCalculator"/>.</summary>
+/// <summary>Base of the min/max observers: keeps a running minimum and maximum (per tensor, or per channel), either
+/// the extremes of all batches or their exponential moving average, and computes qparams from them with
+/// <see cref="QParamsCalculator"/>.</summary>
 public abstract class RangeObserver : QuantObserver
 {
     private Tensor? _min;
     private Tensor? _max;
 
-    /// <summary>Creates the observer; <paramref name="perChannel"/> says which schemes it accepts.</summary>
-    protected RangeObserver(QuantSpec spec, bool perChannel, string observerName)
+    /// <summary>Creates the observer; <paramref name="perChannel"/> says which schemes it accepts, and
+    /// <paramref name="averagingConstant"/> (null for plain extremes) the weight of each new batch in a moving average.</summary>
+    protected RangeObserver(QuantSpec spec, bool perChannel, string observerName, double? averagingConstant = null)
         : base(RequireScheme(spec, perChannel, observerName))
     {
+        AveragingConstant = averagingConstant is double c ? MovingAverage.ValidateConstant(c) : null;
     }
+
+    /// <summary>Weight of the newest batch in the moving average; null when the observer keeps plain extremes.</summary>
+    public double? AveragingConstant { get; }
 
     /// <summary>The running minimum, shape [1] or [channels]; null before the first batch.</summary>
     public Tensor? MinVal => _min;
@@ -39,17 +45,16 @@ public abstract class RangeObserver : QuantObserver
             throw new ArgumentException(
                 $"The batch has {batchMin.shape[0]} channels along axis {Spec.ChannelAxis}; earlier batches had {_min.shape[0]}.",
                 nameof(x));
-        Update(_min, _max, batchMin, batchMax);
-    }
-
-    /// <summary>Folds one batch's range into the running range, in place.</summary>
-    protected abstract void Update(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax);
-
-    /// <summary>The plain min/max update: keeps the smallest minimum and largest maximum seen.</summary>
-    protected static void KeepExtremes(Tensor runningMin, Tensor runningMax, Tensor batchMin, Tensor batchMax)
-    {
-        runningMin.copy_(minimum(runningMin, batchMin));
-        runningMax.copy_(maximum(runningMax, batchMax));
+        if (AveragingConstant is double c)
+        {
+            MovingAverage.Step(_min, batchMin, c);
+            MovingAverage.Step(_max, batchMax, c);
+        }
+        else
+        {
+            _min.copy_(minimum(_min, batchMin));
+            _max.copy_(maximum(_max, batchMax));
+        }
     }
 
     /// <inheritdoc />
