@@ -32,7 +32,7 @@ using var model = new Mlp(device);
 var clock = Stopwatch.StartNew();
 for (var epoch = 1; epoch <= options.Epochs; epoch++)
 {
-    var loss = TrainEpoch(model, trainX, trainY, options, learningRate: 0.05);
+    var loss = TrainEpoch(model, trainX, trainY, options, learningRate: 0.01);
     Console.WriteLine($"float epoch {epoch}/{options.Epochs}: loss {loss:F4}, test accuracy {Accuracy(model, testX, testY):P2} ({clock.Elapsed.TotalSeconds:F0} s)");
 }
 var floatAccuracy = Accuracy(model, testX, testY);
@@ -59,7 +59,7 @@ model.ActivationObservers = new QuantObserver[]
     new MovingAverageMinMaxObserver(QuantSpec.UInt8PerTensorAffineActivations),
 };
 model.Observing = true;
-TrainEpoch(model, trainX, trainY, options, learningRate: 0.005);
+TrainEpoch(model, trainX, trainY, options, learningRate: 0.002);
 model.Observing = false;
 var qatAccuracy = Accuracy(model, testX, testY);
 PrintReport("quantization-aware training int8", model);
@@ -69,7 +69,7 @@ using (no_grad())
     foreach (var (p, saved) in model.Parameters.Zip(floatState)) p.copy_(saved);
 }
 model.ActivationObservers = null;
-TrainEpoch(model, trainX, trainY, options, learningRate: 0.005);
+TrainEpoch(model, trainX, trainY, options, learningRate: 0.002);
 var controlAccuracy = Accuracy(model, testX, testY);
 
 Console.WriteLine();
