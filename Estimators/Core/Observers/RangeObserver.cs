@@ -32,8 +32,8 @@ public abstract class RangeObserver : QuantObserver
     protected sealed override void ObserveCore(Tensor x)
     {
         var (batchMin, batchMax) = BatchMinMax(x);
-        TensorChecks.ThrowIfNotFinite(batchMin, nameof(x));
-        TensorChecks.ThrowIfNotFinite(batchMax, nameof(x));
+        // NaN and infinities propagate into the extremes, so checking them (one synchronisation) checks the batch.
+        TensorChecks.ThrowIfNotFinite(cat(new[] { batchMin, batchMax }), nameof(x));
         if (_min is null || _max is null)
         {
             // Observer state outlives any dispose scope the caller has open (e.g. one per training step).
