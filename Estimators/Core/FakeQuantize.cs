@@ -37,7 +37,7 @@ public static class FakeQuantize
         ValidateInput(x, qMin, qMax);
         ValidateParams(x, scale, zeroPoint, expectedLength: 1);
         using var scope = NewDisposeScope();
-        var shape = Enumerable.Repeat(1L, (int)Math.Max(x.dim(), 1)).ToArray();
+        var shape = BroadcastShape(x, axis: null);
         return Compute(x, scale.reshape(shape), zeroPoint.reshape(shape), qMin, qMax).MoveToOuterDisposeScope();
     }
 
@@ -50,8 +50,7 @@ public static class FakeQuantize
         TensorChecks.ThrowIfAxisOutOfRange(x, axis, nameof(axis));
         ValidateParams(x, scale, zeroPoint, expectedLength: x.shape[axis]);
         using var scope = NewDisposeScope();
-        var shape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
-        shape[axis] = x.shape[axis];
+        var shape = BroadcastShape(x, axis);
         return Compute(x, scale.reshape(shape), zeroPoint.reshape(shape), qMin, qMax).MoveToOuterDisposeScope();
     }
 
@@ -83,6 +82,15 @@ public static class FakeQuantize
         // Straight-through estimator: the value is `output`, the gradient is the incoming one where q was in range.
         var result = x.requires_grad ? output.add(x.sub(x.detach()).mul(inRange.to_type(x.dtype))) : output;
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The shape that makes per-tensor (axis null) or per-channel parameters broadcast against
+    /// <paramref name="x"/>: all ones, except the channel count at <paramref name="axis"/>.</summary>
+    internal static long[] BroadcastShape(Tensor x, int? axis)
+    {
+        var shape = Enumerable.Repeat(1L, (int)Math.Max(x.dim(), 1)).ToArray();
+        if (axis is int a) shape[a] = x.shape[a];
+        return shape;
     }
 
     internal static void ValidateInput(Tensor x, long qMin, long qMax)

@@ -46,7 +46,7 @@ public static class LearnableFakeQuantize
             throw new ArgumentOutOfRangeException(nameof(gradFactor), gradFactor, "gradFactor must be finite and >= 0.");
 
         using var scope = NewDisposeScope();
-        var shape = BroadcastShape(x, axis);
+        var shape = FakeQuantize.BroadcastShape(x, axis);
         var s = scale.detach().reshape(shape);
         var z = zeroPoint.detach().reshape(shape);
         var gf = (float)gradFactor;
@@ -81,12 +81,5 @@ public static class LearnableFakeQuantize
             .add(scale.reshape(shape).sub(s).mul(scaleGrad))
             .add(zeroPoint.reshape(shape).sub(z).mul(zeroPointGrad));
         return result.MoveToOuterDisposeScope();
-    }
-
-    private static long[] BroadcastShape(Tensor x, int? axis)
-    {
-        var shape = Enumerable.Repeat(1L, (int)Math.Max(x.dim(), 1)).ToArray();
-        if (axis is int a) shape[a] = x.shape[a];
-        return shape;
     }
 }
