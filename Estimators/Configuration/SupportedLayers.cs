@@ -11,37 +11,30 @@ public static class SupportedLayers
     /// <summary>What op_types' <c>default</c> stands for: the weighted layers.</summary>
     public static IReadOnlyList<string> DefaultOpTypes { get; } = new[] { "Conv1d", "Conv2d", "Linear" };
 
-    /// <summary>Every op type name accepted in op_types (besides <c>default</c>).</summary>
-    public static IReadOnlyList<string> OpTypes { get; } = new[]
+    // One table: the op type names users write and the TorchSharp module types they mean.
+    private static readonly (string Name, Type Type)[] Layers =
     {
-        "Conv1d", "Conv2d", "Linear", "BatchNorm1d", "BatchNorm2d", "ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "Sigmoid",
-        "Tanh", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Identity",
+        ("Conv1d", typeof(Conv1d)), ("Conv2d", typeof(Conv2d)), ("Linear", typeof(Linear)),
+        ("BatchNorm1d", typeof(BatchNorm1d)), ("BatchNorm2d", typeof(BatchNorm2d)), ("ReLU", typeof(ReLU)),
+        ("ReLU6", typeof(ReLU6)), ("Hardtanh", typeof(Hardtanh)), ("LeakyReLU", typeof(LeakyReLU)),
+        ("Sigmoid", typeof(Sigmoid)), ("Tanh", typeof(Tanh)), ("MaxPool2d", typeof(MaxPool2d)),
+        ("AvgPool2d", typeof(AvgPool2d)), ("AdaptiveAvgPool2d", typeof(AdaptiveAvgPool2d)), ("Flatten", typeof(Flatten)),
+        ("Dropout", typeof(Dropout)), ("Identity", typeof(Identity)),
     };
+
+    /// <summary>Every op type name accepted in op_types (besides <c>default</c>).</summary>
+    public static IReadOnlyList<string> OpTypes { get; } = Layers.Select(l => l.Name).ToArray();
 
     /// <summary>The op type name of <paramref name="module"/>, <c>Sequential</c> for containers, or null when
     /// MLNetQuant cannot handle it.</summary>
-    public static string? OpTypeOf(nn.Module module) => module switch
+    public static string? OpTypeOf(nn.Module module)
     {
-        Sequential => "Sequential",
-        Conv1d => "Conv1d",
-        Conv2d => "Conv2d",
-        Linear => "Linear",
-        BatchNorm1d => "BatchNorm1d",
-        BatchNorm2d => "BatchNorm2d",
-        ReLU6 => "ReLU6",
-        ReLU => "ReLU",
-        Hardtanh => "Hardtanh",
-        LeakyReLU => "LeakyReLU",
-        Sigmoid => "Sigmoid",
-        Tanh => "Tanh",
-        MaxPool2d => "MaxPool2d",
-        AvgPool2d => "AvgPool2d",
-        AdaptiveAvgPool2d => "AdaptiveAvgPool2d",
-        Flatten => "Flatten",
-        Dropout => "Dropout",
-        Identity => "Identity",
-        _ => null,
-    };
+        ArgumentNullException.ThrowIfNull(module);
+        if (module is Sequential) return "Sequential";
+        foreach (var (name, type) in Layers)
+            if (type.IsInstanceOfType(module)) return name;
+        return null;
+    }
 
     /// <summary>Whether layers of this op type carry a weight that can be quantized.</summary>
     public static bool HasWeight(string opType) => DefaultOpTypes.Contains(opType);
