@@ -35,7 +35,7 @@ public static class QuantConfigResolver
         foreach (var (name, module) in ModuleTree.NamedModules(model))
         {
             var opType = SupportedLayers.OpTypeOf(module) ?? throw new NotSupportedException(
-                $"Module '{name}' ({module.GetType().Name}) is not supported. Supported layers: Sequential, " +
+                $"Module '{name}' ({module.GetType().Name}) is not supported. Supported layers: Sequential, ResidualBlock, " +
                 $"{string.Join(", ", SupportedLayers.OpTypes)}.");
             modules.Add((name, opType));
         }
@@ -44,7 +44,7 @@ public static class QuantConfigResolver
         var plans = new List<LayerQuantPlan>();
         foreach (var (name, opType) in modules)
         {
-            if (opType == "Sequential") continue;
+            if (SupportedLayers.Containers.Contains(opType)) continue;
             var winner = -1;
             for (var i = 0; i < configs.Count; i++)
             {

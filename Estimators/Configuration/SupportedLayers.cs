@@ -25,12 +25,16 @@ public static class SupportedLayers
     /// <summary>Every op type name accepted in op_types (besides <c>default</c>).</summary>
     public static IReadOnlyList<string> OpTypes { get; } = Layers.Select(l => l.Name).ToArray();
 
-    /// <summary>The op type name of <paramref name="module"/>, <c>Sequential</c> for containers, or null when
-    /// MLNetQuant cannot handle it.</summary>
+    /// <summary>The containers MLNetQuant walks into: their children are quantized, not the containers.</summary>
+    public static IReadOnlyList<string> Containers { get; } = new[] { "Sequential", "ResidualBlock" };
+
+    /// <summary>The op type name of <paramref name="module"/>, <c>Sequential</c> or <c>ResidualBlock</c> for
+    /// containers, or null when MLNetQuant cannot handle it.</summary>
     public static string? OpTypeOf(nn.Module module)
     {
         ArgumentNullException.ThrowIfNull(module);
         if (module is Sequential) return "Sequential";
+        if (module is Modeling.ResidualBlock) return "ResidualBlock";
         foreach (var (name, type) in Layers)
             if (type.IsInstanceOfType(module)) return name;
         return null;

@@ -9,6 +9,7 @@ using System.Diagnostics;
 using MLNetQuant.Core;
 using MLNetQuant.Core.Observers;
 using MLNetQuant.Samples.QuickStart;
+using MLNetQuant.Samples.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,10 +1,10 @@
 using System.IO.Compression;
 
-namespace MLNetQuant.Samples.QuickStart;
+namespace MLNetQuant.Samples.Shared;
 
 /// <summary>Reads Fashion-MNIST in its idx format: Debian's dataset-fashion-mnist when installed, else the slice that
 /// ships beside the sample.</summary>
-internal static class FashionMnist
+public static class FashionMnist
 {
     public const string DebianDirectory = "/usr/share/datasets/fashion-mnist";
 

@@ -1,0 +1,194 @@
+// MLNetQuant benchmarks: the six algorithms on full Fashion-MNIST with the reference CNN, each against the baseline
+// the issue names (float model, or a float control trained the same extra epochs), plus QAT's epoch cost against a
+// float epoch timed interleaved. Writes one JSON per run and a markdown table under --out.
+//
+//   dotnet run --project Benchmarks -c Release                      # full data, ~1 hour on 2 cores
+//   dotnet run --project Benchmarks -c Release -- --train 2000 --test 500 --float-epochs 1 --bnn-epochs 1
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML;
+using MLNetQuant;
+using MLNetQuant.Benchmarks;
+using MLNetQuant.Configuration;
+using MLNetQuant.Samples.Shared;
+using MLNetQuant.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+var o = BenchmarkOptions.Parse(args);
+if (o is null) return 2;
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+torch.set_num_threads(o.Threads);
+var command = ("dotnet run --project Benchmarks -c Release -- " + string.Join(' ', args)).Trim();
+var ml = new MLContext(seed: o.Seed);
+var (train, trainRows, source) = FashionData.Load(ml, train: true, o.TrainRows);
+var (test, testRows, _) = FashionData.Load(ml, train: false, o.TestRows);
+Console.WriteLine($"Fashion-MNIST from {source}: {trainRows} training, {testRows} test rows; {o.Threads} threads; seed {o.Seed}.");
+Directory.CreateDirectory(o.Output);
+var results = new List<BenchmarkResult>();
+var inputShape = new long[] { 1, 28, 28 };
+var clock = Stopwatch.StartNew();
+
+T Options<T>(T options, int epochs, double learningRate) where T : TrainingQuantizationOptions
+{
+    options.InputShape = inputShape;
+    options.Epochs = epochs;
+    options.LearningRate = learningRate;
+    options.Momentum = 0.9;
+    options.BatchSize = 64;
+    options.Device = QuantDevice.Cpu;
+    options.Progress = new ConsoleProgress();
+    options.LogEverySteps = 300;
+    return options;
+}
+
+double Accuracy(QuantizationRun run) =>
+    100 * QuantizationRunner.Evaluate(ml, run, test, new FloatTrainingOptions { InputShape = inputShape, BatchSize = 256 }).Accuracy;
+
+void Record(string name, string algorithm, string bits, QuantizationRun run, string baseline, double baselineAccuracy,
+    double allowedDrop, string notes, double? accuracy = null)
+{
+    var acc = accuracy ?? Accuracy(run);
+    var epochs = run.History.Count;
+    var seconds = epochs == 0 ? 0 : run.History.Average(h => h.Seconds);
+    var result = new BenchmarkResult(name, algorithm, bits, Math.Round(acc, 2), baseline, Math.Round(baselineAccuracy, 2),
+        Math.Round(baselineAccuracy - allowedDrop, 2), acc >= baselineAccuracy - allowedDrop - 1e-9, Math.Round(seconds, 1),
+        epochs, command, notes);
+    results.Add(result);
+    File.WriteAllText(Path.Combine(o.Output, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"==> {name}: {acc:F2} % vs {baseline} {baselineAccuracy:F2} % (target >= {baselineAccuracy - allowedDrop:F2}) " +
+        $"{(result.Met ? "met" : "MISSED")}; {seconds:F1} s/epoch; {clock.Elapsed:hh\\:mm\\:ss} elapsed");
+}
+
+// Float baseline: the reference recipe (SGD lr 0.01, momentum 0.9, batch 64).
+Console.WriteLine($"-- float: {o.FloatEpochs} epochs");
+var floatRun = QuantizationRunner.Run(ml, Options(new FloatTrainingOptions { ModelFactory = FashionNets.Cnn }, o.FloatEpochs, 0.01), train);
+var floatAccuracy = Accuracy(floatRun);
+Record("float", "Float", "32", floatRun, "itself", floatAccuracy, 0, "reference recipe", floatAccuracy);
+var floatWeights = Path.Combine(Path.GetTempPath(), $"mlnetquant-bench-float-{Environment.ProcessId}.bin");
+floatRun.Network.Model.save(floatWeights);
+nn.Module<Tensor, Tensor> FloatModel()
+{
+    var model = FashionNets.Cnn();
+    model.load(floatWeights);
+    return model;
+}
+
+IList<QuantConfig> WeightsAndInputs(int bits, int edgeBits) => new List<QuantConfig>
+{
+    new() { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = bits, OpTypes = { "Conv2d", "Linear" } },
+    new() { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = edgeBits, OpNames = { "0", "11" } },
+};
+
+if (o.Runs("observer"))
+{
+    Console.WriteLine("-- Observer W8A8 (histogram calibration, 2000 rows)");
+    var run = QuantizationRunner.Run(ml, new ObserverOptions
+    {
+        Model = FloatModel(), InputShape = inputShape, Device = QuantDevice.Cpu, CalibrationRows = 2000,
+        Calibration = CalibrationMethod.Histogram, Config = WeightsAndInputs(8, 8),
+    }, train);
+    Record("observer-w8a8", "Observer", "W8A8", run, "float", floatAccuracy, 0.3, "post-training; histogram (L2) activation ranges, per-channel int8 weights");
+}
+
+if (o.Runs("naive"))
+{
+    Console.WriteLine("-- Naive W8");
+    var run = QuantizationRunner.Run(ml, new NaiveOptions { Model = FloatModel(), InputShape = inputShape, Device = QuantDevice.Cpu }, null);
+    Record("naive-w8", "Naive", "W8", run, "float", floatAccuracy, 0.3, "weight-only, per-channel symmetric rounding, BN folded");
+}
+
+// Float control: the same extra epochs at the fine-tuning learning rate; epoch k's test accuracy is the control for
+// algorithms fine-tuned k epochs.
+var fineTuneEpochs = 2;
+double[] control = Array.Empty<double>();
+if (o.Runs("qat") || o.Runs("lsq") || o.Runs("dorefa"))
+{
+    Console.WriteLine($"-- float control: +{fineTuneEpochs} epochs at lr 0.001");
+    var run = QuantizationRunner.Run(ml, Options(new FloatTrainingOptions { Model = FloatModel(), ValidationData = test }, fineTuneEpochs, 0.001), train);
+    control = run.History.Select(h => 100 * h.Validation!.Accuracy).ToArray();
+    Record("float-control", "Float", "32", run, "float", floatAccuracy, 100, $"control after each extra epoch: {string.Join(", ", control.Select(c => c.ToString("F2")))}", control[^1]);
+}
+
+if (o.Runs("qat"))
+{
+    Console.WriteLine("-- QAT W8A8: +1 epoch at lr 0.001");
+    var run = QuantizationRunner.Run(ml, Options(new QatOptions { Model = FloatModel(), Config = WeightsAndInputs(8, 8) }, 1, 0.001), train);
+    Record("qat-w8a8", "QAT", "W8A8", run, "control +1 epoch", control[0], 0.2, "BN folded; int8 per-channel weights, uint8 EMA activations");
+}
+
+if (o.Runs("lsq"))
+{
+    Console.WriteLine($"-- LSQ W4A4: +{fineTuneEpochs} epochs at lr 0.001");
+    var run = QuantizationRunner.Run(ml, Options(new LsqOptions { Model = FloatModel(), Config = WeightsAndInputs(4, 8) }, fineTuneEpochs, 0.001), train);
+    Record("lsq-w4a4", "LSQ", "W4A4", run, $"control +{fineTuneEpochs} epochs", control[fineTuneEpochs - 1], 1.0,
+        "first conv and last linear at 8 bits, as the LSQ paper; BN folded");
+}
+
+if (o.Runs("dorefa"))
+{
+    Console.WriteLine($"-- DoReFa W4: +{fineTuneEpochs} epochs at lr 0.001");
+    var run = QuantizationRunner.Run(ml, Options(new DoReFaOptions
+    {
+        Model = FloatModel(),
+        Config = { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 4, OpTypes = { "Conv2d", "Linear" } } },
+    }, fineTuneEpochs, 0.001), train);
+    Record("dorefa-w4", "DoReFa", "W4", run, $"control +{fineTuneEpochs} epochs", control[fineTuneEpochs - 1], 1.0, "all conv and linear weights at 4 bits");
+}
+
+if (o.Runs("bnn"))
+{
+    Console.WriteLine($"-- BNN W1A1 (inner layers) from scratch: {o.BnnEpochs} epochs, Adam lr 0.001");
+    var run = QuantizationRunner.Run(ml, Options(new BnnOptions
+    {
+        ModelFactory = FashionNets.HardtanhCnn,
+        Optimizer = QuantOptimizer.Adam,
+        Config =
+        {
+            new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 1, OpNames = { "4", "9" } },
+            new QuantConfig { QuantTypes = { QuantType.Output }, QuantBits = 1, OpNames = { "2", "6" } },
+        },
+    }, o.BnnEpochs, 0.001), train);
+    Record("bnn-w1a1", "BNN", "W1A1", run, "absolute target", 84, 0,
+        "Hardtanh net; conv 4 and linear 9 binary weights with binary inputs (outputs of Hardtanh 2 and 6); first conv and last linear float");
+}
+
+if (o.Runs("timing"))
+{
+    Console.WriteLine($"-- timing: float vs QAT epochs on {o.TimingRows} rows, interleaved, {o.TimingRounds} rounds");
+    var subset = ml.Data.TakeRows(train, o.TimingRows);
+    var ratios = new List<double>();
+    double floatSeconds = 0, qatSeconds = 0;
+    for (var round = 1; round <= o.TimingRounds; round++)
+    {
+        var f = QuantizationRunner.Run(ml, Options(new FloatTrainingOptions { Model = FloatModel() }, 1, 0.001), subset).History[0].Seconds;
+        var q = QuantizationRunner.Run(ml, Options(new QatOptions { Model = FloatModel(), Config = WeightsAndInputs(8, 8) }, 1, 0.001), subset).History[0].Seconds;
+        ratios.Add(q / f);
+        floatSeconds += f;
+        qatSeconds += q;
+        Console.WriteLine($"   round {round}: float {f:F2} s, QAT {q:F2} s, ratio {q / f:F3}");
+    }
+    var ratio = qatSeconds / floatSeconds;
+    var result = new BenchmarkResult("timing-qat-vs-float", "QAT", "W8A8", Math.Round(ratio, 3), "float epoch", 1, 1.3, ratio <= 1.3,
+        Math.Round(qatSeconds / o.TimingRounds * trainRows / Math.Min(o.TimingRows, trainRows), 1), 1, command,
+        $"QAT/float epoch time over {o.TimingRounds} interleaved rounds of {o.TimingRows} rows: {string.Join(", ", ratios.Select(r => r.ToString("F3")))}; " +
+        $"float {floatSeconds / o.TimingRounds:F2} s, QAT {qatSeconds / o.TimingRounds:F2} s per round; 'accuracy' holds the ratio, secondsPerEpoch the full-epoch QAT estimate");
+    results.Add(result);
+    File.WriteAllText(Path.Combine(o.Output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"==> QAT epoch / float epoch = {ratio:F3} (target <= 1.3) {(ratio <= 1.3 ? "met" : "MISSED")}");
+}
+
+File.Delete(floatWeights);
+var table = new List<string>
+{
+    "| run | algorithm | bits | accuracy % | baseline | baseline % | target | met | s/epoch | epochs |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+};
+foreach (var r in results)
+    table.Add($"| {r.Name} | {r.Algorithm} | {r.Bits} | {r.Accuracy:F2} | {r.Baseline} | {r.BaselineAccuracy:F2} | " +
+        $"{(r.Name.StartsWith("timing", StringComparison.Ordinal) ? "ratio <= 1.3" : $">= {r.Target:F2}")} | {(r.Met ? "yes" : "**no**")} | {r.SecondsPerEpoch:F1} | {r.Epochs} |");
+File.WriteAllLines(Path.Combine(o.Output, "table.md"), table.Prepend($"Command: `{command}` ({trainRows} training / {testRows} test rows, {o.Threads} threads, {clock.Elapsed.TotalMinutes:F0} min)").Prepend(""));
+Console.WriteLine(string.Join(Environment.NewLine, table));
+return results.All(r => r.Met) ? 0 : 1;

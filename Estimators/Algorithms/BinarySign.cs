@@ -1,0 +1,23 @@
+using MLNetQuant.Core;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Algorithms;
+
+/// <summary>The binarisation shared by BNN's weights and activations.</summary>
+internal static class BinarySign
+{
+    /// <summary>Value <c>sign(x)</c> with 0 → +1; gradient 1 (or <paramref name="mask"/>) to <paramref name="x"/>.</summary>
+    public static Tensor WithStraightThrough(Tensor x, Tensor? mask)
+    {
+        using var scope = NewDisposeScope();
+        Tensor sign;
+        using (no_grad()) sign = x.detach().ge(0).to_type(x.dtype).mul(2).sub(1);
+        var passThrough = x.sub(x.detach());
+        if (mask is not null) passThrough = passThrough.mul(mask);
+        return sign.add(passThrough).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The ±1 grid: integers in [−1, 1] with scale 1.</summary>
+    public static QParams GridQParams() =>
+        FixedGridQParams.Create(1f, new QuantSpec(QuantDtype.Int, 2, QuantScheme.PerTensorSymmetric, QuantRangeKind.Narrow));
+}

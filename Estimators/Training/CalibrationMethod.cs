@@ -1,0 +1,15 @@
+namespace MLNetQuant.Training;
+
+/// <summary>How the Observer algorithm turns calibration batches into activation ranges.</summary>
+public enum CalibrationMethod
+{
+    /// <summary>The extremes seen over all batches (PyTorch's MinMaxObserver).</summary>
+    MinMax,
+
+    /// <summary>A streamed 2048-bin histogram whose clipping range minimises the L2 quantization error (PyTorch's
+    /// HistogramObserver; NNI's choice for activations).</summary>
+    Histogram,
+
+    /// <summary>The range between the (100 − p)th and p-th percentiles of a streamed histogram.</summary>
+    Percentile,
+}

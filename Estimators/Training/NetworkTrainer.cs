@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using MLNetQuant.Modeling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Training;
+
+/// <summary>The training, calibration and evaluation loops over an IDataView: batches streamed through a cursor,
+/// reshuffled every epoch with a seed from the MLContext, progress to the log channel and the IProgress callback,
+/// cancellation between batches, and a loss that stops being finite ends the run with an exception instead of a
+/// NaN model.</summary>
+internal sealed class NetworkTrainer
+{
+    private readonly MLContext _ml;
+    private readonly IChannel _log;
+    private readonly QuantizationOptions _options;
+    private readonly DataViewBatches _batches;
+    private readonly Device _device;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public NetworkTrainer(MLContext ml, IChannel log, QuantizationOptions options, DataViewBatches batches, Device device)
+    {
+        _ml = ml;
+        _log = log;
+        _options = options;
+        _batches = batches;
+        _device = device;
+    }
+
+    public List<EpochSummary> Train(QuantizedNetwork network, IDataView data, TrainingQuantizationOptions options, int seed)
+    {
+        var parameters = network.Model.parameters().Concat(network.QuantizerParameters()).ToList();
+        using optim.Optimizer optimizer = options.Optimizer == QuantOptimizer.Adam
+            ? optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay)
+            : optim.SGD(parameters, options.LearningRate, options.Momentum, weight_decay: options.WeightDecay);
+        var history = new List<EpochSummary>();
+        for (var epoch = 1; epoch <= options.Epochs; epoch++)
+        {
+            var shuffled = _ml.Data.ShuffleRows(data, seed + epoch, options.ShufflePoolSize, shuffleSource: true);
+            network.train();
+            var epochClock = Stopwatch.StartNew();
+            using var lossSum = zeros(1, dtype: ScalarType.Float64, device: _device);
+            using var correct = zeros(1, dtype: ScalarType.Int64, device: _device);
+            long rows = 0, stepsInEpoch = 0;
+            foreach (var batch in _batches.Read(shuffled, options.BatchSize, _device, options.CancellationToken))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    optimizer.zero_grad();
+                    var output = network.call(batch.Features);
+                    var loss = Loss(output, batch.Labels);
+                    loss.backward();
+                    optimizer.step();
+                    network.AfterOptimizerStep();
+                    using (no_grad())
+                    {
+                        lossSum.add_(loss.detach().to_type(ScalarType.Float64).mul(batch.Count));
+                        if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels));
+                    }
+                }
+                rows += batch.Count;
+                stepsInEpoch++;
+                if (stepsInEpoch % _options.LogEverySteps == 0)
+                    Report("train", epoch, options.Epochs, network.Step - 1, rows, lossSum, correct, epochClock, false);
+            }
+            if (rows == 0) throw new InvalidOperationException("The training data has no rows.");
+            var seconds = epochClock.Elapsed.TotalSeconds;
+            var (trainLoss, trainAccuracy) = Report("train", epoch, options.Epochs, network.Step - 1, rows, lossSum, correct,
+                epochClock, true);
+            EvaluationMetrics? validation = null;
+            if (options.ValidationData is not null)
+            {
+                validation = Evaluate(network, options.ValidationData, options.BatchSize);
+                _log.Info(MessageSensitivity.None,
+                    $"validate epoch {epoch}/{options.Epochs}: loss {validation.Loss:F4}, accuracy {validation.Accuracy:P2} on {validation.Rows} rows");
+                options.Progress?.Report(new QuantizationProgress("validate", epoch, options.Epochs, network.Step - 1,
+                    validation.Rows, validation.Loss, validation.Accuracy, double.NaN, _clock.Elapsed, true));
+            }
+            history.Add(new EpochSummary(epoch, trainLoss, trainAccuracy, seconds, validation));
+        }
+        network.eval();
+        return history;
+    }
+
+    public void Calibrate(QuantizedNetwork network, IDataView data, long maxRows)
+    {
+        network.eval();
+        network.Calibrating = true;
+        var clock = Stopwatch.StartNew();
+        long rows = 0, batches = 0;
+        using (no_grad())
+        {
+            foreach (var batch in _batches.Read(data, _options.BatchSize, _device, _options.CancellationToken, maxRows))
+            {
+                using (batch)
+                using (NewDisposeScope())
+                    network.call(batch.Features);
+                rows += batch.Count;
+                batches++;
+                if (batches % _options.LogEverySteps == 0) CalibrationProgress(batches, rows, clock, false);
+            }
+        }
+        if (rows == 0) throw new InvalidOperationException("The calibration data has no rows.");
+        network.FinishCalibration();
+        CalibrationProgress(batches, rows, clock, true);
+    }
+
+    public EvaluationMetrics Evaluate(QuantizedNetwork network, IDataView data, int batchSize)
+    {
+        var wasTraining = network.training;
+        network.eval();
+        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: _device);
+        using var correct = zeros(1, dtype: ScalarType.Int64, device: _device);
+        long rows = 0;
+        using (no_grad())
+        {
+            foreach (var batch in _batches.Read(data, batchSize, _device, _options.CancellationToken))
+            {
+                using (batch)
+                using (NewDisposeScope())
+                {
+                    var output = network.call(batch.Features);
+                    lossSum.add_(Loss(output, batch.Labels).to_type(ScalarType.Float64).mul(batch.Count));
+                    if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels));
+                }
+                rows += batch.Count;
+            }
+        }
+        if (wasTraining) network.train();
+        if (rows == 0) return new EvaluationMetrics(double.NaN, double.NaN, 0);
+        var accuracy = _batches.IsClassification ? (double)correct.item<long>() / rows : double.NaN;
+        return new EvaluationMetrics(lossSum.item<double>() / rows, accuracy, rows);
+    }
+
+    private Tensor Loss(Tensor output, Tensor labels) => _batches.IsClassification
+        ? nn.functional.cross_entropy(output, labels)
+        : nn.functional.mse_loss(output.reshape(-1), labels);
+
+    private static Tensor Correct(Tensor output, Tensor labels) => output.argmax(1).eq(labels).sum();
+
+    private (double Loss, double Accuracy) Report(string phase, int epoch, int epochs, long step, long rows, Tensor lossSum,
+        Tensor correct, Stopwatch epochClock, bool endOfEpoch)
+    {
+        var loss = lossSum.item<double>() / rows;
+        if (!double.IsFinite(loss))
+            throw new InvalidOperationException(
+                $"Training diverged: the mean loss is {loss} at epoch {epoch}, step {step}. Lower the learning rate, " +
+                "exclude the layer that breaks (see the per-layer report), or raise the bit width.");
+        var accuracy = _batches.IsClassification ? (double)correct.item<long>() / rows : double.NaN;
+        var progress = new QuantizationProgress(phase, epoch, epochs, step, rows, loss, accuracy,
+            rows / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9), _clock.Elapsed, endOfEpoch);
+        _log.Info(MessageSensitivity.None, progress.ToString());
+        _options.Progress?.Report(progress);
+        return (loss, accuracy);
+    }
+
+    private void CalibrationProgress(long batches, long rows, Stopwatch clock, bool end)
+    {
+        var progress = new QuantizationProgress("calibrate", 1, 1, batches, rows, double.NaN, double.NaN,
+            rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), _clock.Elapsed, end);
+        _log.Info(MessageSensitivity.None, progress.ToString());
+        _options.Progress?.Report(progress);
+    }
+}

@@ -1,0 +1,79 @@
+using MLNetQuant.Algorithms;
+using MLNetQuant.Configuration;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Training;
+
+/// <summary>What every algorithm needs: the model, the data columns, the config list and where to run. Options are
+/// validated before anything runs, so a mistake fails in milliseconds with the option's name.</summary>
+public abstract class QuantizationOptions
+{
+    /// <summary>A model with weights to fine-tune or calibrate (trained in place: it becomes the network's latent
+    /// model). Set this or <see cref="ModelFactory"/>, not both.</summary>
+    public nn.Module<Tensor, Tensor>? Model { get; set; }
+
+    /// <summary>Builds a fresh model to train from scratch (called once, after seeding TorchSharp from the MLContext).</summary>
+    public Func<nn.Module<Tensor, Tensor>>? ModelFactory { get; set; }
+
+    /// <summary>Shape of one example without the batch dimension (e.g. [1, 28, 28]); the features vector is reshaped
+    /// to it, so its size must equal the product.</summary>
+    public long[] InputShape { get; set; } = Array.Empty<long>();
+
+    /// <summary>The known-size float vector column holding the features.</summary>
+    public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>The label column: key, uint or int (classification, cross-entropy) or float (regression, MSE).</summary>
+    public string LabelColumnName { get; set; } = "Label";
+
+    /// <summary>NNI's config_list, typed. Empty: the algorithm's default (weights and inputs of every conv and linear
+    /// layer at 8 bits for QAT, LSQ and Observer; weights for Naive and DoReFa; 1-bit weights and Hardtanh outputs for
+    /// BNN).</summary>
+    public IList<QuantConfig> Config { get; set; } = new List<QuantConfig>();
+
+    /// <summary>Scheme and dtype where a sub-config names none (NNI's global set_quant_scheme_dtype, made explicit).</summary>
+    public QuantDefaults Defaults { get; set; } = QuantDefaults.OnnxRuntimeFriendly;
+
+    /// <summary>Where to run.</summary>
+    public QuantDevice Device { get; set; } = QuantDevice.Auto;
+
+    /// <summary>Rows per batch.</summary>
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>Receives progress reports (every <see cref="LogEverySteps"/> steps and at each epoch's end).</summary>
+    public IProgress<QuantizationProgress>? Progress { get; set; }
+
+    /// <summary>Stops the run between batches with an <see cref="OperationCanceledException"/>.</summary>
+    public CancellationToken CancellationToken { get; set; }
+
+    /// <summary>Steps between progress lines in the MLContext log (and reports).</summary>
+    public int LogEverySteps { get; set; } = 100;
+
+    internal abstract QuantAlgorithm CreateAlgorithm();
+
+    /// <summary>Whether <see cref="Config"/> applies (float training ignores it).</summary>
+    internal virtual bool UsesConfig => true;
+
+    /// <summary>Whether the algorithm reads data (Naive does not).</summary>
+    internal virtual bool NeedsData => true;
+
+    /// <summary>Checks every option; throws naming the first one at fault.</summary>
+    internal virtual void Validate()
+    {
+        if ((Model is null) == (ModelFactory is null))
+            throw new ArgumentException("Set exactly one of Model (an instance to fine-tune or calibrate) and ModelFactory " +
+                "(a model to train from scratch).", Model is null ? nameof(ModelFactory) : nameof(Model));
+        if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
+            throw new ArgumentException($"InputShape must list the positive dimensions of one example (e.g. [1, 28, 28]); " +
+                $"got [{string.Join(", ", InputShape ?? Array.Empty<long>())}].", nameof(InputShape));
+        if (string.IsNullOrWhiteSpace(FeatureColumnName))
+            throw new ArgumentException("FeatureColumnName must name a column.", nameof(FeatureColumnName));
+        if (string.IsNullOrWhiteSpace(LabelColumnName))
+            throw new ArgumentException("LabelColumnName must name a column.", nameof(LabelColumnName));
+        if (Config is null) throw new ArgumentNullException(nameof(Config));
+        if (Defaults is null) throw new ArgumentNullException(nameof(Defaults));
+        if (Device is null) throw new ArgumentNullException(nameof(Device));
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
+        if (LogEverySteps < 1)
+            throw new ArgumentOutOfRangeException(nameof(LogEverySteps), LogEverySteps, "LogEverySteps must be >= 1.");
+    }
+}

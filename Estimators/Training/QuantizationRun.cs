@@ -1,0 +1,13 @@
+using MLNetQuant.Modeling;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Training;
+
+/// <summary>The outcome of <see cref="QuantizationRunner.Run"/>: the fake-quantized network (in evaluation mode), the
+/// device it lives on, and the per-epoch history (empty for Naive and Observer).</summary>
+/// <param name="Network">The network, its quantization parameters set.</param>
+/// <param name="Device">Where it runs.</param>
+/// <param name="History">One summary per training epoch.</param>
+/// <param name="IsClassification">Whether the label made it a classifier (else a regressor).</param>
+public sealed record QuantizationRun(QuantizedNetwork Network, Device Device, IReadOnlyList<EpochSummary> History,
+    bool IsClassification);

@@ -1,0 +1,136 @@
+using TorchSharp;
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using MLNetQuant.Configuration;
+using MLNetQuant.Modeling;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Training;
+
+/// <summary>Runs an algorithm end to end: validates the options, the data schema and the config (before any
+/// training), builds the model on the device, wraps it in a <see cref="QuantizedNetwork"/>, then trains (QAT, LSQ,
+/// DoReFa, BNN, float), calibrates (Observer) or just rounds (Naive). Seeds TorchSharp and the shuffles from the
+/// MLContext, so a fixed MLContext seed on the CPU gives identical weights and scales run after run.</summary>
+public static class QuantizationRunner
+{
+    private const string LogName = "MLNetQuant";
+
+    /// <summary>Quantizes the model of <paramref name="options"/> with the algorithm its type names.</summary>
+    /// <param name="ml">Supplies the seed, the log channel and the data operations.</param>
+    /// <param name="options">Which algorithm, model, config and training settings.</param>
+    /// <param name="data">Training or calibration data (may be null for Naive).</param>
+    /// <exception cref="ArgumentException">An invalid option or a data column that is missing or of the wrong type.</exception>
+    /// <exception cref="QuantConfigException">An invalid sub-config, named by index and key.</exception>
+    /// <exception cref="NotSupportedException">A module MLNetQuant cannot quantize, named.</exception>
+    /// <exception cref="OperationCanceledException">The options' cancellation token fired.</exception>
+    public static QuantizationRun Run(MLContext ml, QuantizationOptions options, IDataView? data)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (options.NeedsData && data is null)
+            throw new ArgumentNullException(nameof(data), $"{options.GetType().Name} needs training or calibration data.");
+
+        var host = ((IHostEnvironment)ml).Register(LogName);
+        using var log = host.Start(LogName);
+        var seed = host.Rand.Next();
+        var batches = data is null ? null
+            : DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape, "training data");
+        var validation = options as TrainingQuantizationOptions;
+        if (validation?.ValidationData is { } validationData)
+            DataViewBatches.For(validationData.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape,
+                "validation data");
+
+        var algorithm = options.CreateAlgorithm();
+        var configs = options.UsesConfig && options.Config.Count > 0 ? options.Config.ToList() : algorithm.DefaultConfig.ToList();
+        QuantConfigResolver.Validate(configs, algorithm.Rules);
+        var device = options.Device.Resolve();
+
+        random.manual_seed(seed);
+        var model = options.Model ?? options.ModelFactory!() ??
+            throw new ArgumentException("ModelFactory returned null.", nameof(options));
+        var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
+            warning => log.Warning(MessageSensitivity.None, warning));
+        model.to(device);
+        var outputs = OutputSize(model, options.InputShape, device);
+        var network = new QuantizedNetwork(model, plans, algorithm, device);
+        log.Info(MessageSensitivity.None,
+            $"{algorithm.Rules.Algorithm}: {plans.Count} quantized layer(s) on {device.type}, {outputs} output(s).");
+
+        var trainer = batches is null ? null : new NetworkTrainer(ml, log, options, batches, device);
+        if (batches is not null)
+        {
+            if (batches.IsClassification)
+            {
+                if (batches.KeyCount is long keys && keys != outputs)
+                    throw new ArgumentException(
+                        $"Label column '{options.LabelColumnName}' has {keys} classes but the model has {outputs} outputs.");
+                batches.Classes = outputs;
+            }
+            else if (outputs != 1)
+                throw new ArgumentException(
+                    $"Label column '{options.LabelColumnName}' is Single (regression), so the model needs 1 output; it has {outputs}.");
+        }
+
+        IReadOnlyList<EpochSummary> history = Array.Empty<EpochSummary>();
+        switch (options)
+        {
+            case TrainingQuantizationOptions training:
+                history = trainer!.Train(network, data!, training, seed);
+                break;
+            case ObserverOptions observer:
+                trainer!.Calibrate(network, data!, observer.CalibrationRows);
+                break;
+        }
+        network.eval();
+        using (no_grad())
+        using (var probe = zeros(Prepend(1, options.InputShape), device: device))
+            network.call(probe).Dispose();
+        return new QuantizationRun(network, device, history, batches?.IsClassification ?? true);
+    }
+
+    /// <summary>Loss and accuracy of a quantized (or float) network on <paramref name="data"/>, read with the columns
+    /// and input shape of <paramref name="options"/>.</summary>
+    /// <exception cref="ArgumentException">A missing column or one of the wrong type or size.</exception>
+    public static EvaluationMetrics Evaluate(MLContext ml, QuantizationRun run, IDataView data, QuantizationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        var batches = DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape,
+            "evaluation data");
+        if (batches.IsClassification) batches.Classes = OutputSize(run.Network.Model, options.InputShape, run.Device);
+        var host = ((IHostEnvironment)ml).Register(LogName);
+        using var log = host.Start(LogName);
+        return new NetworkTrainer(ml, log, options, batches, run.Device).Evaluate(run.Network, data, options.BatchSize);
+    }
+
+    private static long OutputSize(nn.Module<Tensor, Tensor> model, long[] inputShape, Device device)
+    {
+        var wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            using var probe = zeros(Prepend(1, inputShape), device: device);
+            using var output = model.call(probe);
+            if (output.dim() > 2 || output.shape[0] != 1)
+                throw new ArgumentException(
+                    $"The model maps [1, {string.Join(", ", inputShape)}] to [{string.Join(", ", output.shape)}]; it must " +
+                    "return [batch, outputs] (or [batch]).");
+            return output.dim() == 2 ? output.shape[1] : 1;
+        }
+        catch (Exception e) when (e is not ArgumentException)
+        {
+            throw new ArgumentException(
+                $"The model cannot run an input of shape [1, {string.Join(", ", inputShape)}] (InputShape): {e.Message}", e);
+        }
+        finally
+        {
+            if (wasTraining) model.train();
+        }
+    }
+
+    private static long[] Prepend(long first, long[] rest) => new[] { first }.Concat(rest).ToArray();
+}

@@ -1,0 +1,19 @@
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Samples.Shared;
+
+/// <summary>The networks the samples and benchmarks train on Fashion-MNIST (input [1, 28, 28], 10 classes).</summary>
+public static class FashionNets
+{
+    /// <summary>The reference CNN of the benchmarks: Conv2d(1,16,5,p2)-BN-ReLU-MaxPool2, Conv2d(16,32,5,p2)-BN-ReLU-MaxPool2,
+    /// Flatten, Linear(1568,128)-ReLU, Linear(128,10). Module names: 0 … 11 in that order.</summary>
+    public static nn.Module<Tensor, Tensor> Cnn() => Build(() => nn.ReLU());
+
+    /// <summary>The same CNN with Hardtanh in place of ReLU, for binarized training (BNN).</summary>
+    public static nn.Module<Tensor, Tensor> HardtanhCnn() => Build(() => nn.Hardtanh());
+
+    private static nn.Module<Tensor, Tensor> Build(Func<nn.Module<Tensor, Tensor>> activation) => nn.Sequential(
+        nn.Conv2d(1, 16, 5, padding: 2), nn.BatchNorm2d(16), activation(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 5, padding: 2), nn.BatchNorm2d(32), activation(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1568, 128), activation(), nn.Linear(128, 10));
+}
