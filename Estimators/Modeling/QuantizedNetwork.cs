@@ -106,8 +106,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
             Sequential => RunChildren(module, name, x),
             ResidualBlock block => RunResidual(block, name, x),
             _ when layer is not null && (layer.Get(QuantType.Weight) is not null || layer.BatchNorm is not null) => RunWeighted(layer, x),
-            nn.Module<Tensor, Tensor> leaf => leaf.call(x),
-            _ => throw new NotSupportedException($"Module '{name}' ({module.GetType().Name}) cannot be run."),
+            _ => ModuleWalker.Leaf(module, x),
         };
         if (layer?.Get(QuantType.Output) is { } output) y = output.Quantize(y, Context);
         return y;
@@ -134,15 +133,19 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         var bn = layer.BatchNorm;
         if (bn is null) return WeightedLayer.Apply(layer.Module, x, weightQuantizer?.Quantize(weight, Context) ?? weight, bias);
 
-        var factor = WeightedLayer.FoldFactor(bn);
+        // The fold factor γ/σ is taken without gradient: γ still learns through the real BatchNorm below (training)
+        // and the conv's own weight through the straight-through estimator; the division below then costs no
+        // reduction in the backward pass.
+        Tensor factor;
+        using (no_grad()) factor = WeightedLayer.FoldFactor(bn);
         var folded = weight.mul(WeightedLayer.AlongAxis(factor, weight.dim(), 0));
         var quantized = weightQuantizer!.Quantize(folded, Context);
         if (!training) return WeightedLayer.Apply(layer.Module, x, quantized, WeightedLayer.FoldedBias(bn, factor, bias));
 
-        var y = WeightedLayer.Apply(layer.Module, x, quantized, null);
-        y = y.div(WeightedLayer.AlongAxis(factor, y.dim(), 1));
-        if (bias is not null) y = y.add(WeightedLayer.AlongAxis(bias, y.dim(), 1));
-        return bn.call(y);
+        // PyTorch's QAT ConvBn: conv with the folded, quantized weight (and the bias scaled alike, so the conv adds
+        // it), scaled back to the raw conv's range, then the real BN normalises with batch statistics.
+        var y = WeightedLayer.Apply(layer.Module, x, quantized, bias?.mul(factor));
+        return bn.call(y.div(WeightedLayer.AlongAxis(factor, y.dim(), 1)));
     }
 
     private static Tensor EffectiveWeight(nn.Module module, BatchNorm? bn)

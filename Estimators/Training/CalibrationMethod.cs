@@ -10,6 +10,6 @@ public enum CalibrationMethod
     /// HistogramObserver; NNI's choice for activations).</summary>
     Histogram,
 
-    /// <summary>The range between the (100 − p)th and p-th percentiles of a streamed histogram.</summary>
+    /// <summary>The range that keeps the central p % of the values of a streamed histogram (ObserverOptions.Percentile).</summary>
     Percentile,
 }

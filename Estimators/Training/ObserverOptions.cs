@@ -9,7 +9,8 @@ public sealed class ObserverOptions : QuantizationOptions
     /// <summary>How activation ranges are chosen.</summary>
     public CalibrationMethod Calibration { get; set; } = CalibrationMethod.Histogram;
 
-    /// <summary>For <see cref="CalibrationMethod.Percentile"/>: the upper percentile kept (the lower is 100 − p).</summary>
+    /// <summary>For <see cref="CalibrationMethod.Percentile"/>: the central mass kept, in percent (99.99 cuts 0.005 % of
+    /// the values off each tail).</summary>
     public double Percentile { get; set; } = 99.99;
 
     /// <summary>Rows read for calibration (the first ones of the data view); 0 reads all.</summary>
@@ -22,8 +23,8 @@ public sealed class ObserverOptions : QuantizationOptions
         base.Validate();
         if (!Enum.IsDefined(Calibration))
             throw new ArgumentOutOfRangeException(nameof(Calibration), Calibration, "Unknown calibration method.");
-        if (!(Percentile > 50 && Percentile <= 100))
-            throw new ArgumentOutOfRangeException(nameof(Percentile), Percentile, "Percentile must be in (50, 100].");
+        if (!(Percentile > 0 && Percentile <= 100))
+            throw new ArgumentOutOfRangeException(nameof(Percentile), Percentile, "Percentile must be in (0, 100].");
         if (CalibrationRows < 0)
             throw new ArgumentOutOfRangeException(nameof(CalibrationRows), CalibrationRows, "CalibrationRows must be >= 0.");
     }

@@ -114,7 +114,7 @@ public static class QuantizationRunner
         {
             using var _ = no_grad();
             using var probe = zeros(Prepend(1, inputShape), device: device);
-            using var output = model.call(probe);
+            using var output = ModuleWalker.Run(model, probe);
             if (output.dim() > 2 || output.shape[0] != 1)
                 throw new ArgumentException(
                     $"The model maps [1, {string.Join(", ", inputShape)}] to [{string.Join(", ", output.shape)}]; it must " +

@@ -1,0 +1,34 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.Modeling;
+
+/// <summary>Runs a model of supported layers by walking it (Sequential in order, ResidualBlock as branch + shortcut),
+/// the same way <see cref="QuantizedNetwork"/> does but without quantization. Walking, rather than calling the root,
+/// also sidesteps two TorchSharp 0.107 defects: <c>Hardtanh.forward</c> returns its input unchanged (no clamping),
+/// and <c>Sequential.forward</c> disposes intermediate results, which breaks when a layer returns its input.</summary>
+internal static class ModuleWalker
+{
+    /// <summary>The float output of <paramref name="module"/> for <paramref name="x"/>.</summary>
+    public static Tensor Run(nn.Module module, Tensor x)
+    {
+        switch (module)
+        {
+            case Sequential:
+                foreach (var (_, child) in module.named_children()) x = Run(child, x);
+                return x;
+            case ResidualBlock block:
+                return Run(block.Branch, x).add(Run(block.Shortcut, x));
+            default:
+                return Leaf(module, x);
+        }
+    }
+
+    /// <summary>One leaf layer's forward, with Hardtanh computed as the clamp it is.</summary>
+    public static Tensor Leaf(nn.Module module, Tensor x) => module switch
+    {
+        Hardtanh h => x.clamp(h.min_val, h.max_val),
+        nn.Module<Tensor, Tensor> leaf => leaf.call(x),
+        _ => throw new NotSupportedException($"{module.GetType().Name} is not a tensor-to-tensor layer."),
+    };
+}
