@@ -1,4 +1,5 @@
 using MLNetQuant.Configuration;
+using MLNetQuant.Core;
 using static TorchSharp.torch;
 
 namespace MLNetQuant.Algorithms;
@@ -13,6 +14,11 @@ internal sealed class LsqAlgorithm : QuantAlgorithm
 
     public override IReadOnlyList<QuantConfig> DefaultConfig => WeightsAndInputs(8);
 
-    public override TensorQuantizer Create(LayerQuantPlan plan, QuantType type, Tensor? effectiveWeight, Device device) =>
-        new LsqQuantizer(type, plan.Specs[type], type == QuantType.Weight ? effectiveWeight : null, device);
+    public override TensorQuantizer Create(LayerQuantPlan plan, QuantType type, Tensor? effectiveWeight, Device device)
+    {
+        if (type != QuantType.Weight && plan.Specs[type].Scheme.IsPerChannel())
+            throw new QuantConfigException(plan.ConfigIndex, "quant_scheme",
+                $"LSQ learns one step per activation tensor; the {type} of '{plan.Name}' needs a per-tensor scheme.");
+        return new LsqQuantizer(type, plan.Specs[type], type == QuantType.Weight ? effectiveWeight : null, device);
+    }
 }

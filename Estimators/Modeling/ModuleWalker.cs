@@ -9,20 +9,25 @@ namespace MLNetQuant.Modeling;
 /// and <c>Sequential.forward</c> disposes intermediate results, which breaks when a layer returns its input.</summary>
 internal static class ModuleWalker
 {
-    /// <summary>The float output of <paramref name="module"/> for <paramref name="x"/>.</summary>
-    public static Tensor Run(nn.Module module, Tensor x)
+    /// <summary>The float output of <paramref name="module"/> for <paramref name="x"/>; <paramref name="visit"/>, when
+    /// given, sees every leaf's dotted name, input and output.</summary>
+    public static Tensor Run(nn.Module module, Tensor x, string name = "", Action<string, Tensor, Tensor>? visit = null)
     {
         switch (module)
         {
             case Sequential:
-                foreach (var (_, child) in module.named_children()) x = Run(child, x);
+                foreach (var (childName, child) in module.named_children()) x = Run(child, x, Join(name, childName), visit);
                 return x;
             case ResidualBlock block:
-                return Run(block.Branch, x).add(Run(block.Shortcut, x));
+                return Run(block.Branch, x, Join(name, "branch"), visit).add(Run(block.Shortcut, x, Join(name, "shortcut"), visit));
             default:
-                return Leaf(module, x);
+                var y = Leaf(module, x);
+                visit?.Invoke(name, x, y);
+                return y;
         }
     }
+
+    private static string Join(string prefix, string name) => prefix.Length == 0 ? name : $"{prefix}.{name}";
 
     /// <summary>One leaf layer's forward, with Hardtanh computed as the clamp it is.</summary>
     public static Tensor Leaf(nn.Module module, Tensor x) => module switch

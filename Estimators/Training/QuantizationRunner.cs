@@ -2,6 +2,7 @@ using TorchSharp;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using MLNetQuant.Configuration;
+using MLNetQuant.Core;
 using MLNetQuant.Modeling;
 using static TorchSharp.torch;
 
@@ -53,6 +54,7 @@ public static class QuantizationRunner
             warning => log.Warning(MessageSensitivity.None, warning));
         model.to(device);
         var outputs = OutputSize(model, options.InputShape, device);
+        ThrowIfNoChannelAxis(model, plans, options.InputShape, device);
         var network = new QuantizedNetwork(model, plans, algorithm, device);
         log.Info(MessageSensitivity.None,
             $"{algorithm.Rules.Algorithm}: {plans.Count} quantized layer(s) on {device.type}, {outputs} output(s).");
@@ -130,6 +132,29 @@ public static class QuantizationRunner
         {
             if (wasTraining) model.train();
         }
+    }
+
+    // NNI records shapes with a dummy input; so do we, to refuse per-channel grids on tensors without that axis before
+    // training rather than failing inside the first step.
+    private static void ThrowIfNoChannelAxis(nn.Module<Tensor, Tensor> model, IReadOnlyList<LayerQuantPlan> plans,
+        long[] inputShape, Device device)
+    {
+        var ranks = new Dictionary<string, (long Input, long Output)>(StringComparer.Ordinal);
+        var wasTraining = model.training;
+        model.eval();
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+            ModuleWalker.Run(model, zeros(Prepend(2, inputShape), device: device), visit: (name, x, y) => ranks[name] = (x.dim(), y.dim()));
+        if (wasTraining) model.train();
+        foreach (var plan in plans)
+            foreach (var (type, spec) in plan.Specs)
+            {
+                if (!spec.Scheme.IsPerChannel() || type == QuantType.Weight || !ranks.TryGetValue(plan.Name, out var rank)) continue;
+                var tensorRank = type == QuantType.Input ? rank.Input : rank.Output;
+                if (spec.ChannelAxis >= tensorRank)
+                    throw new QuantConfigException(plan.ConfigIndex, "quant_scheme",
+                        $"the {type} of '{plan.Name}' has rank {tensorRank}, so no channel axis {spec.ChannelAxis}; use a per-tensor scheme.");
+            }
     }
 
     private static long[] Prepend(long first, long[] rest) => new[] { first }.Concat(rest).ToArray();

@@ -12,8 +12,21 @@ public static class FashionNets
     /// <summary>The same CNN with Hardtanh in place of ReLU, for binarized training (BNN).</summary>
     public static nn.Module<Tensor, Tensor> HardtanhCnn() => Build(() => nn.Hardtanh());
 
-    private static nn.Module<Tensor, Tensor> Build(Func<nn.Module<Tensor, Tensor>> activation) => nn.Sequential(
-        nn.Conv2d(1, 16, 5, padding: 2), nn.BatchNorm2d(16), activation(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 5, padding: 2), nn.BatchNorm2d(32), activation(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(1568, 128), activation(), nn.Linear(128, 10));
+    /// <summary>The Hardtanh CNN with a BatchNorm1d after Linear(1568,128), as binarized nets usually have after every
+    /// binarized layer: names 0 … 12, the BN being 10.</summary>
+    public static nn.Module<Tensor, Tensor> HardtanhCnnWithLinearBatchNorm() => Build(() => nn.Hardtanh(), linearBatchNorm: true);
+
+    private static nn.Module<Tensor, Tensor> Build(Func<nn.Module<Tensor, Tensor>> activation, bool linearBatchNorm = false)
+    {
+        var layers = new List<nn.Module<Tensor, Tensor>>
+        {
+            nn.Conv2d(1, 16, 5, padding: 2), nn.BatchNorm2d(16), activation(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding: 2), nn.BatchNorm2d(32), activation(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(1568, 128),
+        };
+        if (linearBatchNorm) layers.Add(nn.BatchNorm1d(128));
+        layers.Add(activation());
+        layers.Add(nn.Linear(128, 10));
+        return nn.Sequential(layers.ToArray());
+    }
 }

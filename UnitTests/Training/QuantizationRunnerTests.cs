@@ -120,6 +120,35 @@ public sealed class QuantizationRunnerTests
     }
 
     [TestMethod]
+    public void PerChannelGrid_OnATensorWithoutAChannelAxis_IsRejectedUpFront()
+    {
+        var ml = new MLContext(1);
+        var options = Qat();
+        options.ModelFactory = () => nn.Sequential(nn.Flatten(), nn.Linear(64, 1), nn.Flatten(0));
+        options.Config.Add(new QuantConfig
+        {
+            QuantTypes = { QuantType.Output }, QuantBits = 8, OpNames = { "2" }, QuantScheme = QuantScheme.PerChannelAffine,
+        });
+        var rows = TestData.QuadrantRows(64, 1).Select(r => new FloatLabel { Features = r.Features, Label = r.Label });
+        var e = Assert.ThrowsExactly<QuantConfigException>(() => QuantizationRunner.Run(ml, options, ml.Data.LoadFromEnumerable(rows)));
+        StringAssert.Contains(e.Message, "config[0].quant_scheme");
+        StringAssert.Contains(e.Message, "'2'");
+    }
+
+    [TestMethod]
+    public void Lsq_PerChannelActivations_AreRejectedUpFront()
+    {
+        var ml = new MLContext(1);
+        var options = new LsqOptions
+        {
+            ModelFactory = TestData.TinyCnn, InputShape = TestData.InputShape, Device = QuantDevice.Cpu,
+            Config = { new QuantConfig { QuantTypes = { QuantType.Input }, QuantBits = 4, OpTypes = { "Linear" }, QuantScheme = QuantScheme.PerChannelSymmetric } },
+        };
+        var e = Assert.ThrowsExactly<QuantConfigException>(() => QuantizationRunner.Run(ml, options, TestData.Quadrants(ml, 64)));
+        StringAssert.Contains(e.Message, "config[0].quant_scheme");
+    }
+
+    [TestMethod]
     public void InvalidOptions_NameTheOption()
     {
         var ml = new MLContext(1);
