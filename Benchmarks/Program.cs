@@ -21,7 +21,7 @@ if (o is null) return 2;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 torch.set_num_threads(o.Threads);
-var command = ("dotnet run --project Benchmarks -c Release -- " + string.Join(' ', args)).Trim();
+var command = "dotnet run --project Benchmarks -c Release" + (args.Length > 0 ? " -- " + string.Join(" ", args) : "");
 var ml = new MLContext(seed: o.Seed);
 var (train, trainRows, source) = FashionData.Load(ml, train: true, o.TrainRows);
 var (test, testRows, _) = FashionData.Load(ml, train: false, o.TestRows);
