@@ -9,5 +9,6 @@ namespace MLNetQuant.Training;
 /// <param name="Device">Where it runs.</param>
 /// <param name="History">One summary per training epoch.</param>
 /// <param name="IsClassification">Whether the label made it a classifier (else a regressor).</param>
+/// <param name="Outputs">The model's output size (classes, or 1 for regression).</param>
 public sealed record QuantizationRun(QuantizedNetwork Network, Device Device, IReadOnlyList<EpochSummary> History,
-    bool IsClassification);
+    bool IsClassification, long Outputs);

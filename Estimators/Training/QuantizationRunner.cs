@@ -88,7 +88,7 @@ public static class QuantizationRunner
         using (no_grad())
         using (var probe = zeros(Prepend(1, options.InputShape), device: device))
             network.call(probe).Dispose();
-        return new QuantizationRun(network, device, history, batches?.IsClassification ?? true);
+        return new QuantizationRun(network, device, history, batches?.IsClassification ?? true, outputs);
     }
 
     /// <summary>Loss and accuracy of a quantized (or float) network on <paramref name="data"/>, read with the columns
@@ -107,6 +107,10 @@ public static class QuantizationRunner
         using var log = host.Start(LogName);
         return new NetworkTrainer(ml, log, options, batches, run.Device).Evaluate(run.Network, data, options.BatchSize);
     }
+
+    /// <summary>The output size of <paramref name="model"/> for one example, probed on the device its parameters are on.</summary>
+    internal static long OutputSize(nn.Module<Tensor, Tensor> model, long[] inputShape) =>
+        OutputSize(model, inputShape, model.parameters().FirstOrDefault()?.device ?? CPU);
 
     private static long OutputSize(nn.Module<Tensor, Tensor> model, long[] inputShape, Device device)
     {

@@ -1,0 +1,72 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetQuant.Export;
+using MLNetQuant.Modeling;
+using MLNetQuant.Training;
+
+namespace MLNetQuant;
+
+/// <summary>An ML.NET estimator for one of MLNetQuant's algorithms: <see cref="Fit"/> trains or calibrates the
+/// TorchSharp model of its options over the input data, exports it as a QDQ ONNX model and returns a
+/// <see cref="QuantizedModelTransformer"/> that runs it in ONNX Runtime and saves in the ML.NET .zip.</summary>
+/// <remarks>
+/// <format type="text/markdown"><![CDATA[
+/// ### Estimator characteristics
+/// |  |  |
+/// | -- | -- |
+/// | Does this estimator need to look at the data to train its parameters? | Yes (Naive: no) |
+/// | Input column data type | Known-size vector of <xref:System.Single> (features); key, UInt32, Int32 or Single (label) |
+/// | Output column data type | Known-size vector of <xref:System.Single> (Score: class probabilities, or the regression value) |
+/// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, a TorchSharp native bundle (TorchSharp-cpu / -cuda-*) and ONNX Runtime (Microsoft.ML.OnnxRuntime or .Gpu) to train; Microsoft.ML.OnnxTransformer and ONNX Runtime only to load the saved model |
+/// | GPU | Training uses CUDA when TorchSharp sees it (QuantDevice.Auto); inference follows MLContext.GpuDeviceId |
+/// ]]></format>
+/// </remarks>
+public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer>
+{
+    private readonly MLContext _ml;
+    private readonly QuantizationOptions _options;
+
+    internal QuantizationEstimator(MLContext ml, QuantizationOptions options)
+    {
+        _ml = ml ?? throw new ArgumentNullException(nameof(ml));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+        options.Validate();
+    }
+
+    /// <summary>The column the scores are written to.</summary>
+    public string ScoreColumnName { get; init; } = "Score";
+
+    /// <summary>Trains or calibrates, exports the QDQ model, and wraps it.</summary>
+    public QuantizedModelTransformer Fit(IDataView input)
+    {
+        var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null);
+        var exported = QdqExporter.Export(run.Network, _options.InputShape, run.Outputs, run.IsClassification,
+            _options.FeatureColumnName, ScoreColumnName);
+        return new QuantizedModelTransformer(_ml, exported.OnnxBytes, _options.FeatureColumnName, ScoreColumnName, exported.Report);
+    }
+
+    /// <summary>The input columns plus Score (a float vector of the model's output size).</summary>
+    /// <exception cref="ArgumentException">A missing features or label column, or one of the wrong type or size.</exception>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
+        if (features.Name is null)
+            throw new ArgumentException($"The input has no features column '{_options.FeatureColumnName}'.", nameof(inputSchema));
+        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+            throw new ArgumentException($"Features column '{_options.FeatureColumnName}' must be a known-size vector of Single.", nameof(inputSchema));
+        if (_options.NeedsData && inputSchema.All(c => c.Name != _options.LabelColumnName))
+            throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}'.", nameof(inputSchema));
+        if (OutputSize() < 1) throw new InvalidOperationException("The model has no outputs.");
+        // SchemaShape records the vector kind and item type, not the size, and its constructors are internal: the
+        // Score column has the features column's shape (a known-size Single vector), so copy that shape under the
+        // new name with ML.NET's own CopyColumns estimator.
+        var withoutScore = new SchemaShape(inputSchema.Where(c => c.Name != ScoreColumnName));
+        return _ml.Transforms.CopyColumns(ScoreColumnName, _options.FeatureColumnName).GetOutputSchema(withoutScore);
+    }
+
+    private long OutputSize()
+    {
+        var model = _options.Model ?? _options.ModelFactory!();
+        return QuantizationRunner.OutputSize(model, _options.InputShape);
+    }
+}

@@ -1,0 +1,153 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using MLNetQuant.Configuration;
+using MLNetQuant.Training;
+using MLNetQuant.UnitTests.Training;
+using Onnx;
+using static TorchSharp.torch;
+
+namespace MLNetQuant.UnitTests.Export;
+
+/// <summary>The estimators' models: QDQ ONNX that ONNX Runtime fuses, equal to the TorchSharp fake-quantized network,
+/// saved and reloaded through the ML.NET .zip with the per-layer report inside.</summary>
+[TestClass]
+public sealed class QdqExportTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    private static (QuantizedModelTransformer Model, IDataView Test, MLContext Ml) FitQat()
+    {
+        var ml = new MLContext(seed: 5);
+        var estimator = ml.Quantization().Qat(new QatOptions
+        {
+            ModelFactory = TestData.TinyCnn, InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Epochs = 2,
+            LearningRate = 0.01,
+        });
+        return (estimator.Fit(TestData.Quadrants(ml, 512)), TestData.Quadrants(ml, 400, seed: 77), ml);
+    }
+
+    [TestMethod]
+    public void Qat_FitsTransformsAndFusesIntoIntegerKernels()
+    {
+        var (model, test, ml) = FitQat();
+        using (model)
+        {
+            var scores = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(test), reuseRowObject: false).ToArray();
+            var labels = ml.Data.CreateEnumerable<TestData.ImageRow>(test, reuseRowObject: false).Select(r => r.Label).ToArray();
+            var accuracy = scores.Zip(labels).Count(p => ArgMax(p.First.Score) == p.Second) / (double)labels.Length;
+            TestContext.WriteLine($"ONNX Runtime accuracy {accuracy:P2}");
+            Assert.IsGreaterThan(0.8, accuracy);
+            Assert.IsTrue(scores.All(s => Math.Abs(s.Score.Sum() - 1) < 1e-4), "Score holds class probabilities");
+
+            var optimized = Path.Combine(Path.GetTempPath(), $"mlnetquant-opt-{Guid.NewGuid():N}.onnx");
+            try
+            {
+                using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
+                using (new InferenceSession(model.GetOnnxBytes(), options)) { }
+                var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.Select(n => n.OpType).ToList();
+                TestContext.WriteLine(string.Join(", ", ops));
+                CollectionAssert.Contains(ops, "QLinearConv", "the conv runs as an integer kernel");
+                Assert.IsTrue(ops.Contains("QGemm") || ops.Contains("QLinearMatMul") || ops.Contains("MatMulInteger"), "the linear layer runs as an integer kernel");
+                Assert.IsFalse(ops.Contains("Conv") || ops.Contains("Gemm"), "no Q/DQ pair left unfused around a float Conv or Gemm");
+            }
+            finally
+            {
+                File.Delete(optimized);
+            }
+        }
+    }
+
+    [TestMethod]
+    public void OnnxRuntimeOutput_MatchesTheTorchSharpNetwork()
+    {
+        var ml = new MLContext(seed: 6);
+        var options = new QatOptions
+        {
+            ModelFactory = TestData.TinyCnn, InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Epochs = 2, LearningRate = 0.01,
+            Config =
+            {
+                new QuantConfig { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = 8, OpTypes = { "default" } },
+            },
+        };
+        var run = QuantizationRunner.Run(ml, options, TestData.Quadrants(ml, 512));
+        var exported = MLNetQuant.Export.QdqExporter.Export(run.Network, TestData.InputShape, run.Outputs, true, "Features", "Score");
+        var rows = TestData.QuadrantRows(300, seed: 8);
+        using var session = new InferenceSession(exported.OnnxBytes);
+        var flat = rows.SelectMany(r => r.Features).ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(flat, new long[] { rows.Length, 64 });
+        using var outputs = session.Run(new RunOptions(), new[] { "Features" }, new[] { input }, new[] { "Score" });
+        var onnx = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+
+        using var x = tensor(flat, rows.Length, 1, 8, 8);
+        using var torchScores = nn.functional.softmax(run.Network.call(x), 1);
+        var expected = TestData.Values(torchScores);
+        var maxDelta = onnx.Zip(expected).Max(p => Math.Abs(p.First - p.Second));
+        var agree = Enumerable.Range(0, rows.Length).Count(i => ArgMax(onnx.AsSpan(i * 4, 4)) == ArgMax(expected.AsSpan(i * 4, 4)));
+        TestContext.WriteLine($"argmax agreement {agree}/{rows.Length}, max |Δprobability| {maxDelta:G3}");
+        Assert.IsGreaterThanOrEqualTo(0.995 * rows.Length, agree);
+        Assert.IsLessThan(0.02, maxDelta);
+    }
+
+    [TestMethod]
+    public void SavedZip_ReloadsWithIdenticalOutputs_AndCarriesTheReport()
+    {
+        var (model, test, ml) = FitQat();
+        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-{Guid.NewGuid():N}.zip");
+        try
+        {
+            float[][] before;
+            using (model)
+            {
+                before = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(test), false).Select(r => r.Score).ToArray();
+                ml.Model.Save(model, test.Schema, path);
+                Assert.AreEqual("QAT", model.Report.Algorithm);
+            }
+            var fresh = new MLContext();
+            var loaded = fresh.Model.Load(path, out _);
+            var after = fresh.Data.CreateEnumerable<ScoreRow>(loaded.Transform(test), false).Select(r => r.Score).ToArray();
+            for (var i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], $"row {i}");
+
+            var report = QuantizationReport.FromZip(path);
+            Assert.AreEqual("QAT", report.Algorithm);
+            CollectionAssert.AreEquivalent(new[] { "0", "5" }, report.Tensors.Select(t => t.Layer).Distinct().ToArray());
+            Assert.IsTrue(report.Tensors.Any(t => t.Layer == "0" && t.Tensor == QuantType.Weight && t.Scales.Length == 4), "per-channel conv weight scales");
+            Assert.AreEqual("QAT", QuantizationReport.FromTransformer(fresh, loaded).Algorithm);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void OutputSchema_BeforeFit_HasScore_AndNamesAMissingColumn()
+    {
+        var ml = new MLContext(1);
+        var data = TestData.Quadrants(ml, 8);
+        var estimator = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape);
+        var shape = estimator.GetOutputSchema(ShapeOf(data.Schema));
+        var score = shape.Single(c => c.Name == "Score");
+        Assert.AreEqual(SchemaShape.Column.VectorKind.Vector, score.Kind);
+        var renamed = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape, featureColumnName: "Pixels");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => renamed.GetOutputSchema(ShapeOf(data.Schema)));
+        StringAssert.Contains(e.Message, "'Pixels'");
+    }
+
+    // What ML.NET's pipelines pass to GetOutputSchema (SchemaShape.Create is internal to ML.NET).
+    private static SchemaShape ShapeOf(DataViewSchema schema) => (SchemaShape)typeof(SchemaShape)
+        .GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
+        .Invoke(null, new object[] { schema })!;
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        var best = 0;
+        for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+}
