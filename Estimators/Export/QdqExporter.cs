@@ -194,7 +194,11 @@ internal sealed class QdqExporter
                 if (zeroPoints.Any(z => z != 0)) throw new NotSupportedException($"Layer '{name}': cannot fold a BN into an affine weight grid.");
             }
             weightName = DequantizedWeight(name, ints, scales, zeroPoints, signed, effective.shape);
-            weightGrid = new QParams(tensor(scales), tensor(zeroPoints), grid.Spec);
+            var spec = grid.Spec;
+            if (scales.Length > 1 && !spec.Scheme.IsPerChannel())
+                spec = new QuantSpec(spec.Dtype, spec.Bits, spec.Scheme.IsSymmetric() ? QuantScheme.PerChannelSymmetric : QuantScheme.PerChannelAffine,
+                    spec.RangeKind, channelAxis: 0);
+            weightGrid = new QParams(tensor(scales), tensor(zeroPoints), spec);
         }
         else
         {
