@@ -6,14 +6,22 @@ namespace MLNetQuant.UnitTests.Samples;
 internal static class SampleRunner
 {
     /// <summary>Runs Samples/<paramref name="name"/> with <paramref name="arguments"/>; returns exit code and output.</summary>
-    public static (int ExitCode, string Output) Run(string name, string arguments, TimeSpan timeout)
+    public static (int ExitCode, string Output) Run(string name, string arguments, TimeSpan timeout) =>
+        RunProject(Path.Combine("Samples", name), name, arguments, timeout);
+
+    /// <summary>The folder a project under the repository root builds to, in the tests' configuration.</summary>
+    public static string OutputDirectory(string projectDirectory)
     {
-        // The tests run from <repo>/UnitTests/bin/<Configuration>/<tfm>/; the sample is built to the same layout.
         var testDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var tfm = testDir.Name;
-        var configuration = testDir.Parent!.Name;
-        var repository = testDir.Parent.Parent!.Parent!.Parent!.FullName;
-        var program = Path.Combine(repository, "Samples", name, "bin", configuration, tfm, $"{name}.dll");
+        var repository = testDir.Parent!.Parent!.Parent!.Parent!.FullName;
+        return Path.Combine(repository, projectDirectory, "bin", testDir.Parent.Name, testDir.Name);
+    }
+
+    /// <summary>Runs the program built from <paramref name="projectDirectory"/> (relative to the repository root).</summary>
+    public static (int ExitCode, string Output) RunProject(string projectDirectory, string name, string arguments, TimeSpan timeout)
+    {
+        // The tests run from <repo>/UnitTests/bin/<Configuration>/<tfm>/; the program is built to the same layout.
+        var program = Path.Combine(OutputDirectory(projectDirectory), $"{name}.dll");
         Assert.IsTrue(File.Exists(program), $"the sample should have been built to {program}");
 
         var start = new ProcessStartInfo("dotnet", $"\"{program}\" {arguments}")

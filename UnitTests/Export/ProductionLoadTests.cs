@@ -1,0 +1,60 @@
+using Microsoft.ML;
+using MLNetQuant.Training;
+using MLNetQuant.UnitTests.Samples;
+using MLNetQuant.UnitTests.Training;
+
+namespace MLNetQuant.UnitTests.Export;
+
+/// <summary>A saved model loads and predicts in a fresh process whose only references are Microsoft.ML,
+/// Microsoft.ML.OnnxTransformer and ONNX Runtime, with outputs identical to the training process's.</summary>
+[TestClass]
+public sealed class ProductionLoadTests
+{
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    [TestMethod]
+    public void FreshProcess_WithoutTorchSharpOrMLNetQuant_PredictsIdentically()
+    {
+        var loaderDirectory = SampleRunner.OutputDirectory(Path.Combine("UnitTests", "ProductionLoader"));
+        Assert.IsFalse(Directory.EnumerateFiles(loaderDirectory, "*.dll").Any(f =>
+            Path.GetFileName(f).StartsWith("TorchSharp", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith("MLNetQuant", StringComparison.Ordinal)),
+            "the production program ships neither TorchSharp nor MLNetQuant");
+
+        var ml = new MLContext(seed: 9);
+        using var model = ml.Quantization().Qat(new QatOptions
+        {
+            ModelFactory = TestData.TinyCnn, InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Epochs = 1,
+        }).Fit(TestData.Quadrants(ml, 256));
+        var rows = TestData.QuadrantRows(50, seed: 4);
+        var expected = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(ml.Data.LoadFromEnumerable(rows)), false).SelectMany(r => r.Score).ToArray();
+
+        var folder = Directory.CreateTempSubdirectory("mlnetquant-production-");
+        try
+        {
+            var zip = Path.Combine(folder.FullName, "model.zip");
+            ml.Model.Save(model, null, zip);
+            var features = Path.Combine(folder.FullName, "features.bin");
+            var scores = Path.Combine(folder.FullName, "scores.bin");
+            var flat = rows.SelectMany(r => r.Features).ToArray();
+            var bytes = new byte[flat.Length * 4];
+            Buffer.BlockCopy(flat, 0, bytes, 0, bytes.Length);
+            File.WriteAllBytes(features, bytes);
+
+            var (exitCode, output) = SampleRunner.RunProject(Path.Combine("UnitTests", "ProductionLoader"), "ProductionLoader",
+                $"\"{zip}\" \"{features}\" \"{scores}\" 64", TimeSpan.FromMinutes(2));
+            Assert.AreEqual(0, exitCode, output);
+            StringAssert.Contains(output, "torch or mlnetquant assemblies loaded: []", "no TorchSharp or MLNetQuant assembly was loaded");
+            var actualBytes = File.ReadAllBytes(scores);
+            var actual = new float[actualBytes.Length / 4];
+            Buffer.BlockCopy(actualBytes, 0, actual, 0, actualBytes.Length);
+            CollectionAssert.AreEqual(expected, actual, "identical scores in the fresh process");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+}
