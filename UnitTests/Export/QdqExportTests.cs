@@ -139,6 +139,30 @@ public sealed class QdqExportTests
         StringAssert.Contains(e.Message, "'Pixels'");
     }
 
+    [TestMethod]
+    public void BestExecutionProvider_OnACpuOnlyMachine_FallsBackInsteadOfThrowing()
+    {
+        var ml = new MLContext(seed: 1) { GpuDeviceId = 0 };
+        Assert.AreEqual(OnnxInference.HasCuda() ? "CUDA" : "CPU", OnnxInference.UseBestExecutionProvider(ml));
+        if (!OnnxInference.HasCuda()) Assert.IsNull(ml.GpuDeviceId, "ML.NET would otherwise try CUDA and throw (ML.NET #4656)");
+        using var model = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape).Fit(TestData.Quadrants(ml, 8));
+        var scored = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(TestData.Quadrants(ml, 16)), false).ToArray();
+        Assert.HasCount(16, scored);
+    }
+
+    [TestMethod]
+    public void Estimators_ComposeInPipelines()
+    {
+        var ml = new MLContext(seed: 2);
+        var pipeline = ml.Transforms.NormalizeMinMax("Features")
+            .Append(ml.Quantization().Qat(TestData.TinyCnn(), TestData.InputShape, epochs: 2, learningRate: 0.01));
+        var model = pipeline.Fit(TestData.Quadrants(ml, 512));
+        var scored = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(TestData.Quadrants(ml, 64, seed: 3)), false).ToArray();
+        Assert.HasCount(64, scored);
+        Assert.IsTrue(scored.All(r => r.Score.Length == 4));
+        model.LastTransformer.Dispose();
+    }
+
     // What ML.NET's pipelines pass to GetOutputSchema (SchemaShape.Create is internal to ML.NET).
     private static SchemaShape ShapeOf(DataViewSchema schema) => (SchemaShape)typeof(SchemaShape)
         .GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
