@@ -64,9 +64,13 @@ void Record(string name, string algorithm, string bits, QuantizationRun run, str
 
 // Float baseline: the reference recipe (SGD lr 0.01, momentum 0.9, batch 64).
 Console.WriteLine($"-- float: {o.FloatEpochs} epochs");
-var floatRun = QuantizationRunner.Run(ml, Options(new FloatTrainingOptions { ModelFactory = FashionNets.Cnn }, o.FloatEpochs, 0.01), train);
+var floatOptions = Options(new FloatTrainingOptions { ModelFactory = FashionNets.Cnn }, o.FloatEpochs, 0.01);
+var floatRun = QuantizationRunner.Run(ml, floatOptions, train);
 var floatAccuracy = Accuracy(floatRun);
 Record("float", "Float", "32", floatRun, "itself", floatAccuracy, 0, "reference recipe", floatAccuracy);
+var onnx = new OnnxBenchmark(ml, test, o.Output, command, o.Threads) { FloatOnnx = MLNetQuant.Export.OnnxExport.ToOnnx(floatRun, floatOptions) };
+if (o.Runs("onnx")) onnx.Check("float", floatRun, floatOptions);
+byte[]? int8Onnx = null;
 var floatWeights = Path.Combine(Path.GetTempPath(), $"mlnetquant-bench-float-{Environment.ProcessId}.bin");
 floatRun.Network.Model.save(floatWeights);
 nn.Module<Tensor, Tensor> FloatModel()
@@ -85,19 +89,23 @@ IList<QuantConfig> WeightsAndInputs(int bits, int edgeBits) => new List<QuantCon
 if (o.Runs("observer"))
 {
     Console.WriteLine("-- Observer W8A8 (histogram calibration, 2000 rows)");
-    var run = QuantizationRunner.Run(ml, new ObserverOptions
+    var options = new ObserverOptions
     {
         Model = FloatModel(), InputShape = inputShape, Device = QuantDevice.Cpu, CalibrationRows = 2000,
         Calibration = CalibrationMethod.Histogram, Config = WeightsAndInputs(8, 8),
-    }, train);
+    };
+    var run = QuantizationRunner.Run(ml, options, train);
     Record("observer-w8a8", "Observer", "W8A8", run, "float", floatAccuracy, 0.3, "post-training; histogram (L2) activation ranges, per-channel int8 weights");
+    if (o.Runs("onnx")) onnx.Check("observer-w8a8", run, options);
 }
 
 if (o.Runs("naive"))
 {
     Console.WriteLine("-- Naive W8");
-    var run = QuantizationRunner.Run(ml, new NaiveOptions { Model = FloatModel(), InputShape = inputShape, Device = QuantDevice.Cpu }, null);
+    var options = new NaiveOptions { Model = FloatModel(), InputShape = inputShape, Device = QuantDevice.Cpu };
+    var run = QuantizationRunner.Run(ml, options, null);
     Record("naive-w8", "Naive", "W8", run, "float", floatAccuracy, 0.3, "weight-only, per-channel symmetric rounding, BN folded");
+    if (o.Runs("onnx")) onnx.Check("naive-w8", run, options);
 }
 
 // Float control: the same extra epochs at the fine-tuning learning rate; epoch k's test accuracy is the control for
@@ -115,14 +123,19 @@ if (o.Runs("qat") || o.Runs("lsq") || o.Runs("dorefa"))
 if (o.Runs("qat"))
 {
     Console.WriteLine("-- QAT W8A8: +1 epoch at lr 0.001");
-    var run = QuantizationRunner.Run(ml, Options(new QatOptions { Model = FloatModel(), Config = WeightsAndInputs(8, 8) }, 1, 0.001), train);
+    var options = Options(new QatOptions { Model = FloatModel(), Config = WeightsAndInputs(8, 8) }, 1, 0.001);
+    var run = QuantizationRunner.Run(ml, options, train);
     Record("qat-w8a8", "QAT", "W8A8", run, "control +1 epoch", control[0], 0.2, "BN folded; int8 per-channel weights, uint8 EMA activations");
+    int8Onnx = MLNetQuant.Export.OnnxExport.ToOnnx(run, options);
+    if (o.Runs("onnx")) onnx.Check("qat-w8a8", run, options);
 }
 
 if (o.Runs("lsq"))
 {
     Console.WriteLine($"-- LSQ W4A4: +{fineTuneEpochs} epochs at lr 0.001");
-    var run = QuantizationRunner.Run(ml, Options(new LsqOptions { Model = FloatModel(), Config = WeightsAndInputs(4, 8) }, fineTuneEpochs, 0.001), train);
+    var options = Options(new LsqOptions { Model = FloatModel(), Config = WeightsAndInputs(4, 8) }, fineTuneEpochs, 0.001);
+    var run = QuantizationRunner.Run(ml, options, train);
+    if (o.Runs("onnx")) onnx.Check("lsq-w4a4", run, options);
     Record("lsq-w4a4", "LSQ", "W4A4", run, $"control +{fineTuneEpochs} epochs", control[fineTuneEpochs - 1], 1.0,
         "first conv and last linear at 8 bits, as the LSQ paper; BN folded");
 }
@@ -130,11 +143,13 @@ if (o.Runs("lsq"))
 if (o.Runs("dorefa"))
 {
     Console.WriteLine($"-- DoReFa W4: +{fineTuneEpochs} epochs at lr 0.001");
-    var run = QuantizationRunner.Run(ml, Options(new DoReFaOptions
+    var options = Options(new DoReFaOptions
     {
         Model = FloatModel(),
         Config = { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 4, OpTypes = { "Conv2d", "Linear" } } },
-    }, fineTuneEpochs, 0.001), train);
+    }, fineTuneEpochs, 0.001);
+    var run = QuantizationRunner.Run(ml, options, train);
+    if (o.Runs("onnx")) onnx.Check("dorefa-w4", run, options);
     Record("dorefa-w4", "DoReFa", "W4", run, $"control +{fineTuneEpochs} epochs", control[fineTuneEpochs - 1], 1.0, "all conv and linear weights at 4 bits");
 }
 
@@ -152,7 +167,9 @@ if (o.Runs("bnn"))
         },
     }, o.BnnEpochs, 0.001);
     Console.WriteLine($"-- BNN W1A1 (inner layers) from scratch: {o.BnnEpochs} epochs, Adam lr 0.001");
-    var run = QuantizationRunner.Run(ml, Bnn(FashionNets.HardtanhCnn), train);
+    var bnnOptions = Bnn(FashionNets.HardtanhCnn);
+    var run = QuantizationRunner.Run(ml, bnnOptions, train);
+    if (o.Runs("onnx")) onnx.Check("bnn-w1a1", run, bnnOptions);
     Record("bnn-w1a1", "BNN", "W1A1", run, "absolute target", 84, 0,
         "reference net with Hardtanh; conv 4 and linear 9 binary weights with binary inputs; first conv and last linear float");
     Console.WriteLine($"-- BNN W1A1, same net with a BatchNorm1d after the binarized linear: {o.BnnEpochs} epochs, Adam lr 0.001");
@@ -186,6 +203,12 @@ if (o.Runs("timing"))
     Console.WriteLine($"==> QAT epoch / float epoch = {ratio:F3} (target <= 1.3) {(ratio <= 1.3 ? "met" : "MISSED")}");
 }
 
+if (o.Runs("onnx") && int8Onnx is not null)
+{
+    Console.WriteLine("-- ONNX Runtime latency: float vs QAT int8 model, interleaved");
+    onnx.Latency(onnx.FloatOnnx!, int8Onnx, rounds: 3);
+}
+
 File.Delete(floatWeights);
 var table = new List<string>
 {
@@ -196,5 +219,16 @@ foreach (var r in results)
     table.Add($"| {r.Name} | {r.Algorithm} | {r.Bits} | {r.Accuracy:F2} | {r.Baseline} | {r.BaselineAccuracy:F2} | " +
         $"{(r.Name.StartsWith("timing", StringComparison.Ordinal) ? "ratio <= 1.3" : $">= {r.Target:F2}")} | {(r.Met ? "yes" : "**no**")} | {r.SecondsPerEpoch:F1} | {r.Epochs} |");
 File.WriteAllLines(Path.Combine(o.Output, "table.md"), table.Prepend($"Command: `{command}` ({trainRows} training / {testRows} test rows, {o.Threads} threads, {clock.Elapsed.TotalMinutes:F0} min)").Prepend(""));
+if (onnx.Equivalence.Count > 0)
+{
+    var onnxTable = new List<string>
+    {
+        "| model | algorithm | .zip reload accuracy % | TorchSharp accuracy % | argmax agreement % | max abs Δ probability | ONNX KiB | size vs float |",
+        "|---|---|---|---|---|---|---|---|",
+    };
+    onnxTable.AddRange(onnx.Equivalence.Select(e => $"| {e.Name} | {e.Algorithm} | {e.ZipReloadAccuracy:F2} | {e.TorchSharpAccuracy:F2} | {e.ArgmaxAgreement:F2} | {e.MaxAbsDeltaProbability:G3} | {e.OnnxBytes / 1024.0:F0} | {e.SizeRatio:P1} |"));
+    File.WriteAllLines(Path.Combine(o.Output, "onnx-table.md"), onnxTable);
+    Console.WriteLine(string.Join(Environment.NewLine, onnxTable));
+}
 Console.WriteLine(string.Join(Environment.NewLine, table));
 return results.All(r => r.Met) ? 0 : 1;

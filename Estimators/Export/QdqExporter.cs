@@ -53,10 +53,17 @@ internal sealed class QdqExporter
         var y = Walk(_network.Model, "", x);
         var score = classification ? _onnx.Node("Softmax", "softmax", new[] { y.Name }, new Dictionary<string, object> { ["axis"] = 1L }) : y.Name;
         _onnx.Output(scoreColumn, score, ElementType.Float, outputs);
+        if (classification)
+            _onnx.Output(PredictedIndexColumn, _onnx.Node("ArgMax", "argmax", new[] { y.Name }, new Dictionary<string, object> { ["axis"] = 1L, ["keepdims"] = 0L }),
+                ElementType.Int64);
         var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, _network.AlgorithmName, _report);
         var bytes = _onnx.Build(opset: 13, new Dictionary<string, string> { [QuantizationReport.MetadataKey] = report.ToJson() });
         return new ExportedModel(bytes, report);
     }
+
+    /// <summary>The ONNX output holding each row's arg-max class index (int64), which the transformer turns into the
+    /// PredictedLabel key column.</summary>
+    public const string PredictedIndexColumn = "PredictedLabelIndex";
 
     /// <summary>A tensor in the graph, with the quantization parameters it was last dequantized with (if any).</summary>
     private sealed record Value(string Name, QParams? Grid);
@@ -125,7 +132,9 @@ internal sealed class QdqExporter
             x = QuantizeDequantize(x, Report(layer, QuantType.Input, inputQuantizer), $"{name}.input");
         var y = module is Convolution or Linear ? Weighted(module, name, layer, x, batchNorm) : Op(module, name, x);
         if (layer?.Get(QuantType.Output) is { } outputQuantizer)
-            y = QuantizeDequantize(y, Report(layer, QuantType.Output, outputQuantizer), $"{name}.output");
+            y = outputQuantizer is BinaryActivationQuantizer
+                ? Binarize(y, Report(layer, QuantType.Output, outputQuantizer), $"{name}.output")
+                : QuantizeDequantize(y, Report(layer, QuantType.Output, outputQuantizer), $"{name}.output");
         return y;
     }
 
@@ -304,6 +313,17 @@ internal sealed class QdqExporter
         var q = _onnx.Node("QuantizeLinear", $"{name}.q", new[] { source, scale, zeroPoint });
         var dq = _onnx.Node("DequantizeLinear", $"{name}.dq", new[] { q, scale, zeroPoint });
         return new Value(dq, grid);
+    }
+
+    // BNN's sign with 0 → +1 is not a rounding QuantizeLinear can express (it would send (−½, ½) to 0): emit
+    // Where(x ≥ 0, 1, −1).
+    private Value Binarize(Value x, QParams grid, string name)
+    {
+        var zero = _onnx.Initializer($"{name}.zero", new[] { 0f });
+        var plus = _onnx.Initializer($"{name}.plus_one", new[] { 1f });
+        var minus = _onnx.Initializer($"{name}.minus_one", new[] { -1f });
+        var nonNegative = _onnx.Node("GreaterOrEqual", $"{name}.non_negative", new[] { x.Name, zero });
+        return new Value(_onnx.Node("Where", $"{name}.sign", new[] { nonNegative, plus, minus }), null);
     }
 
     private static bool SameGrid(QParams a, QParams b) =>

@@ -35,7 +35,11 @@ public sealed class ExportEquivalenceTests
         yield return new object[] { "BNN", (Func<QuantizationOptions>)(() => new BnnOptions
         {
             Epochs = 2, Optimizer = QuantOptimizer.Adam, LearningRate = 0.01,
-            Config = { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 1, OpTypes = { "Conv2d" } } },
+            Config =
+            {
+                new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 1, OpTypes = { "Conv2d" } },
+                new QuantConfig { QuantTypes = { QuantType.Output }, QuantBits = 1, OpTypes = { "ReLU" } },
+            },
         }) };
         yield return new object[] { "Observer W8A8", (Func<QuantizationOptions>)(() => new ObserverOptions { Config = { WeightsAndInputs(8) } }) };
         yield return new object[] { "Naive W8", (Func<QuantizationOptions>)(() => new NaiveOptions()) };
