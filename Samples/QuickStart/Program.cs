@@ -1,135 +1,133 @@
-// MLNetQuant quick start (core preview): trains a small Fashion-MNIST classifier with TorchSharp, then simulates its
-// int8 deployment with MLNetQuant's quantization core two ways — post-training calibration (histogram observers) and
-// one epoch of quantization-aware training (straight-through fake quantization) — and prints the accuracies and the
-// per-layer scales and zero-points. The ML.NET estimators (mlContext.Quantization()) build on this core.
+// MLNetQuant quick start: trains a small Fashion-MNIST CNN with TorchSharp, quantizes it to int8 with one epoch of
+// quantization-aware training through mlContext.Quantization().Qat(...), saves the ML.NET .zip, reloads it as a
+// production app would (plain ML.NET + ONNX Runtime), and prints float vs int8 accuracy, model size and ONNX Runtime
+// latency.
 //
-//   dotnet run --project Samples/QuickStart -c Release                 # quick defaults, a few minutes on 2 cores
+//   dotnet run --project Samples/QuickStart -c Release                 # defaults: a few minutes on 2 cores
 //   dotnet run --project Samples/QuickStart -c Release -- --full --epochs 3
 using System.Diagnostics;
-using MLNetQuant.Core;
-using MLNetQuant.Core.Observers;
+using Microsoft.ML;
+using Microsoft.ML.OnnxRuntime;
+using MLNetQuant;
+using MLNetQuant.Configuration;
+using MLNetQuant.Export;
 using MLNetQuant.Samples.QuickStart;
 using MLNetQuant.Samples.Shared;
-using TorchSharp;
+using MLNetQuant.Training;
 using static TorchSharp.torch;
 
 var options = QuickStartOptions.Parse(args);
 if (options is null) return 2;
 
-manual_seed(options.Seed);
-torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
-var device = cuda.is_available() ? CUDA : CPU;
-
-var train = FashionMnist.Load(train: true, options.TrainRows);
-var test = FashionMnist.Load(train: false, options.TestRows);
-Console.WriteLine($"Fashion-MNIST from {train.Source}: {train.Labels.Length} training and {test.Labels.Length} test images; device {device.type}.");
-
-using var trainX = Normalize(tensor(train.Images.SelectMany(r => r).ToArray(), new long[] { train.Labels.Length, 784 })).to(device);
-using var trainY = tensor(train.Labels.Select(l => (long)l).ToArray()).to(device);
-using var testX = Normalize(tensor(test.Images.SelectMany(r => r).ToArray(), new long[] { test.Labels.Length, 784 })).to(device);
-using var testY = tensor(test.Labels.Select(l => (long)l).ToArray()).to(device);
-
-using var model = new Mlp(device);
 var clock = Stopwatch.StartNew();
-for (var epoch = 1; epoch <= options.Epochs; epoch++)
-{
-    var loss = TrainEpoch(model, trainX, trainY, options, learningRate: 0.01);
-    Console.WriteLine($"float epoch {epoch}/{options.Epochs}: loss {loss:F4}, test accuracy {Accuracy(model, testX, testY):P2} ({clock.Elapsed.TotalSeconds:F0} s)");
-}
-var floatAccuracy = Accuracy(model, testX, testY);
+var ml = new MLContext(seed: options.Seed);
+var (train, trainRows, source) = FashionData.Load(ml, train: true, options.TrainRows);
+var (test, testRows, _) = FashionData.Load(ml, train: false, options.TestRows);
+var inputShape = new long[] { 1, 28, 28 };
+Console.WriteLine($"Fashion-MNIST from {source}: {trainRows} training and {testRows} test images; " +
+    $"TorchSharp on {(cuda.is_available() ? "CUDA" : "CPU")}.");
+var progress = new EpochPrinter();
 
-// Post-training: calibrate histogram observers on a few hundred training rows, then evaluate simulated int8.
-model.ActivationObservers = new QuantObserver[]
+// 1. Float training: the reference CNN, SGD lr 0.01, momentum 0.9.
+var floatOptions = new FloatTrainingOptions
 {
-    new HistogramObserver(QuantSpec.UInt8PerTensorAffineActivations),
-    new HistogramObserver(QuantSpec.UInt8PerTensorAffineActivations),
+    ModelFactory = FashionNets.Cnn, InputShape = inputShape, Epochs = options.Epochs, BatchSize = options.BatchSize,
+    LearningRate = 0.01, Progress = progress,
 };
-using (no_grad())
-{
-    foreach (var batch in trainX.narrow(0, 0, Math.Min(512, train.Labels.Length)).split(128)) Calibrate(model, batch);
-}
-var ptqAccuracy = Accuracy(model, testX, testY);
-PrintReport("post-training int8 (histogram calibration)", model);
+var floatRun = QuantizationRunner.Run(ml, floatOptions, train);
+var floatAccuracy = QuantizationRunner.Evaluate(ml, floatRun, test, floatOptions).Accuracy;
+var floatOnnx = OnnxExport.ToOnnx(floatRun, floatOptions);
+var floatWeights = Path.Combine(Path.GetTempPath(), $"quickstart-float-{Environment.ProcessId}.bin");
+floatRun.Network.Model.save(floatWeights);
+var pretrained = FashionNets.Cnn();
+pretrained.load(floatWeights);
+File.Delete(floatWeights);
 
-// Quantization-aware training: one more epoch with fake-quantized weights and moving-average activation ranges,
-// against a float control trained the same extra epoch from the same weights.
-var floatState = model.Parameters.Select(p => p.detach().clone()).ToArray();
-model.ActivationObservers = new QuantObserver[]
+// 2. Quantization-aware training: one more epoch with int8 weights (per channel) and uint8 activations, as an
+//    ordinary ML.NET estimator.
+var qat = ml.Quantization().Qat(new QatOptions
 {
-    new MovingAverageMinMaxObserver(QuantSpec.UInt8PerTensorAffineActivations),
-    new MovingAverageMinMaxObserver(QuantSpec.UInt8PerTensorAffineActivations),
-};
-model.Observing = true;
-TrainEpoch(model, trainX, trainY, options, learningRate: 0.002);
-model.Observing = false;
-var qatAccuracy = Accuracy(model, testX, testY);
-PrintReport("quantization-aware training int8", model);
-
-using (no_grad())
+    Model = pretrained, InputShape = inputShape, Epochs = 1, BatchSize = options.BatchSize, LearningRate = 0.001,
+    Config = { new QuantConfig { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = 8, OpTypes = { "Conv2d", "Linear" } } },
+    Progress = progress,
+});
+Console.WriteLine("quantization-aware training (int8):");
+byte[] int8Onnx;
+Directory.CreateDirectory(options.Output);
+var zipPath = Path.Combine(options.Output, "fashion-int8.zip");
+using (var model = qat.Fit(train))
 {
-    foreach (var (p, saved) in model.Parameters.Zip(floatState)) p.copy_(saved);
+    int8Onnx = model.GetOnnxBytes();
+    ml.Model.Save(model, train.Schema, zipPath);
 }
-model.ActivationObservers = null;
-TrainEpoch(model, trainX, trainY, options, learningRate: 0.002);
-var controlAccuracy = Accuracy(model, testX, testY);
+
+// 3. Production: a fresh MLContext loads the .zip (an ONNX transformer; no TorchSharp needed) and scores the test set.
+var production = new MLContext();
+OnnxInference.UseBestExecutionProvider(production);
+var loaded = production.Model.Load(zipPath, out _);
+var scores = production.Data.CreateEnumerable<ScoreRow>(loaded.Transform(test), reuseRowObject: false).ToArray();
+var labels = production.Data.CreateEnumerable<FashionRow>(test, reuseRowObject: false).Select(r => r.Label).ToArray();
+var int8Accuracy = scores.Zip(labels).Count(p => ArgMax(p.First.Score) == p.Second) / (double)labels.Length;
+(loaded as IDisposable)?.Dispose();
+var report = QuantizationReport.FromZip(zipPath);
+
+// 4. ONNX Runtime latency, float vs int8, per image in batches of 64.
+var batch = ml.Data.CreateEnumerable<FashionRow>(test, false).Take(64).SelectMany(r => r.Features).ToArray();
+var (floatMs, int8Ms) = Latency(floatOnnx, int8Onnx, batch);
 
 Console.WriteLine();
-Console.WriteLine("| model                                   | test accuracy |");
-Console.WriteLine("|-----------------------------------------|---------------|");
-Console.WriteLine($"| float                                   | {floatAccuracy,13:P2} |");
-Console.WriteLine($"| int8 post-training (simulated)          | {ptqAccuracy,13:P2} |");
-Console.WriteLine($"| float control, +1 epoch                 | {controlAccuracy,13:P2} |");
-Console.WriteLine($"| int8 QAT, +1 epoch (simulated)          | {qatAccuracy,13:P2} |");
+Console.WriteLine("| model                     | test accuracy | ONNX size  | ORT ms per image |");
+Console.WriteLine("|---------------------------|---------------|------------|------------------|");
+Console.WriteLine($"| float                     | {floatAccuracy,13:P2} | {floatOnnx.Length / 1024.0,6:F0} KiB | {floatMs,16:F4} |");
+Console.WriteLine($"| int8 QAT, reloaded .zip   | {int8Accuracy,13:P2} | {int8Onnx.Length / 1024.0,6:F0} KiB | {int8Ms,16:F4} |");
+Console.WriteLine("(the int8 model had one more epoch, of QAT; on this small net ONNX Runtime's int8 gain is modest — see BENCHMARKS.md)");
+Console.WriteLine($"int8 model: {(double)int8Onnx.Length / floatOnnx.Length:P1} of the float size, {floatMs / int8Ms:F2}× the float speed; " +
+    $"{report.Tensors.Count} quantized tensors ({report.Algorithm}) recorded in {zipPath}.");
 Console.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
 return 0;
 
-static Tensor Normalize(Tensor pixels) => pixels.sub(0.2860f).div(0.3530f);
-
-static double TrainEpoch(Mlp model, Tensor x, Tensor y, QuickStartOptions options, double learningRate)
+static int ArgMax(float[] values)
 {
-    var optimizer = optim.SGD(model.Parameters,
-        learningRate, momentum: 0.9);
-    var order = randperm(x.shape[0], device: x.device);
-    double total = 0;
-    var batches = 0;
-    for (long start = 0; start < x.shape[0]; start += options.BatchSize)
+    var best = 0;
+    for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+    return best;
+}
+
+static (double FloatMs, double Int8Ms) Latency(byte[] floatModel, byte[] int8Model, float[] images)
+{
+    using var sessionOptions = new SessionOptions { IntraOpNumThreads = Math.Min(Environment.ProcessorCount, 2) };
+    using var floatSession = new InferenceSession(floatModel, sessionOptions);
+    using var int8Session = new InferenceSession(int8Model, sessionOptions);
+    var count = images.Length / 784;
+    using var input = OrtValue.CreateTensorValueFromMemory(images, new long[] { count, 784 });
+    using var runOptions = new RunOptions();
+    double Time(InferenceSession session, int iterations)
     {
-        using var scope = NewDisposeScope();
-        var index = order.narrow(0, start, Math.Min(options.BatchSize, x.shape[0] - start));
-        optimizer.zero_grad();
-        var loss = nn.functional.cross_entropy(model.Forward(x[index]), y[index]);
-        loss.backward();
-        optimizer.step();
-        total += loss.item<float>();
-        batches++;
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < iterations; i++) session.Run(runOptions, new[] { "Features" }, new[] { input }, new[] { "Score" }).Dispose();
+        return watch.Elapsed.TotalMilliseconds / iterations / count;
     }
-    return total / batches;
-}
-
-static void Calibrate(Mlp model, Tensor batch)
-{
-    model.Observing = true;
-    using var scope = NewDisposeScope();
-    model.Forward(batch);
-    model.Observing = false;
-}
-
-static double Accuracy(Mlp model, Tensor x, Tensor y)
-{
-    using var noGrad = no_grad();
-    long correct = 0;
-    foreach (var (xb, yb) in x.split(1000).Zip(y.split(1000)))
+    Time(floatSession, 3);
+    Time(int8Session, 3);
+    double f = 0, q = 0;
+    for (var round = 0; round < 3; round++)
     {
-        using var scope = NewDisposeScope();
-        correct += model.Forward(xb).argmax(1).eq(yb).sum().item<long>();
+        f += Time(floatSession, 20);
+        q += Time(int8Session, 20);
     }
-    return (double)correct / x.shape[0];
+    return (f / 3, q / 3);
 }
 
-static void PrintReport(string title, Mlp model)
+internal sealed class ScoreRow
 {
-    Console.WriteLine($"{title}:");
-    foreach (var (name, qParams) in model.Report())
-        using (qParams)
-            Console.WriteLine($"  {name,-11} {qParams}");
+    public float[] Score { get; set; } = Array.Empty<float>();
+}
+
+/// <summary>Prints one line per epoch (the MLContext log has the per-step lines).</summary>
+internal sealed class EpochPrinter : IProgress<QuantizationProgress>
+{
+    public void Report(QuantizationProgress value)
+    {
+        if (value.EndOfEpoch) Console.WriteLine($"  {value}");
+    }
 }
