@@ -18,7 +18,7 @@ public sealed class ProductionLoadTests
     [TestMethod]
     public void FreshProcess_WithoutTorchSharpOrMLNetQuant_PredictsIdentically()
     {
-        var loaderDirectory = SampleRunner.OutputDirectory(Path.Combine("UnitTests", "ProductionLoader"));
+        var loaderDirectory = SampleRunner.OutputDirectory(ProductionProcess.ProjectDirectory);
         Assert.IsFalse(Directory.EnumerateFiles(loaderDirectory, "*.dll").Any(f =>
             Path.GetFileName(f).StartsWith("TorchSharp", StringComparison.Ordinal) || Path.GetFileName(f).StartsWith("MLNetQuant", StringComparison.Ordinal)),
             "the production program ships neither TorchSharp nor MLNetQuant");
@@ -31,30 +31,17 @@ public sealed class ProductionLoadTests
         var rows = TestData.QuadrantRows(50, seed: 4);
         var expected = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(ml.Data.LoadFromEnumerable(rows)), false).SelectMany(r => r.Score).ToArray();
 
-        var folder = Directory.CreateTempSubdirectory("mlnetquant-production-");
+        var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-{Guid.NewGuid():N}.zip");
         try
         {
-            var zip = Path.Combine(folder.FullName, "model.zip");
             ml.Model.Save(model, null, zip);
-            var features = Path.Combine(folder.FullName, "features.bin");
-            var scores = Path.Combine(folder.FullName, "scores.bin");
-            var flat = rows.SelectMany(r => r.Features).ToArray();
-            var bytes = new byte[flat.Length * 4];
-            Buffer.BlockCopy(flat, 0, bytes, 0, bytes.Length);
-            File.WriteAllBytes(features, bytes);
-
-            var (exitCode, output) = SampleRunner.RunProject(Path.Combine("UnitTests", "ProductionLoader"), "ProductionLoader",
-                $"\"{zip}\" \"{features}\" \"{scores}\" 64", TimeSpan.FromMinutes(2));
-            Assert.AreEqual(0, exitCode, output);
+            var (actual, output) = ProductionProcess.Score(zip, rows.SelectMany(r => r.Features).ToArray(), 64);
             StringAssert.Contains(output, "torch or mlnetquant assemblies loaded: []", "no TorchSharp or MLNetQuant assembly was loaded");
-            var actualBytes = File.ReadAllBytes(scores);
-            var actual = new float[actualBytes.Length / 4];
-            Buffer.BlockCopy(actualBytes, 0, actual, 0, actualBytes.Length);
             CollectionAssert.AreEqual(expected, actual, "identical scores in the fresh process");
         }
         finally
         {
-            folder.Delete(recursive: true);
+            File.Delete(zip);
         }
     }
 }

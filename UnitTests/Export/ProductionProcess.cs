@@ -1,0 +1,35 @@
+using MLNetQuant.UnitTests.Samples;
+
+namespace MLNetQuant.UnitTests.Export;
+
+/// <summary>Scores rows with a saved model in UnitTests/ProductionLoader: a separate process that references only
+/// Microsoft.ML, Microsoft.ML.OnnxTransformer and ONNX Runtime.</summary>
+internal static class ProductionProcess
+{
+    public static readonly string ProjectDirectory = Path.Combine("UnitTests", "ProductionLoader");
+
+    /// <summary>Every row's Score vector, concatenated, and the program's console output.</summary>
+    public static (float[] Scores, string Output) Score(string zip, float[] features, int featureCount)
+    {
+        var folder = Directory.CreateTempSubdirectory("mlnetquant-production-");
+        try
+        {
+            var input = Path.Combine(folder.FullName, "features.bin");
+            var output = Path.Combine(folder.FullName, "scores.bin");
+            var bytes = new byte[features.Length * 4];
+            Buffer.BlockCopy(features, 0, bytes, 0, bytes.Length);
+            File.WriteAllBytes(input, bytes);
+            var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader",
+                $"\"{zip}\" \"{input}\" \"{output}\" {featureCount}", TimeSpan.FromMinutes(2));
+            Assert.AreEqual(0, exitCode, log);
+            var raw = File.ReadAllBytes(output);
+            var scores = new float[raw.Length / 4];
+            Buffer.BlockCopy(raw, 0, scores, 0, raw.Length);
+            return (scores, log);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+}
