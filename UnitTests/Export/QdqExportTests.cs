@@ -150,6 +150,32 @@ public sealed class QdqExportTests
         Assert.HasCount(16, scored);
     }
 
+    private sealed class RegressionRow
+    {
+        [Microsoft.ML.Data.VectorType(64)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        public float Label { get; set; }
+    }
+
+    [TestMethod]
+    public void Regression_ExportsTheRawOutputAsScore()
+    {
+        var ml = new MLContext(seed: 4);
+        var rows = TestData.QuadrantRows(256, 2).Select(r => new RegressionRow { Features = r.Features, Label = r.Features.Take(32).Average() }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var model = ml.Quantization().Qat(new QatOptions
+        {
+            ModelFactory = () => nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 1)),
+            InputShape = new long[] { 64 }, Device = QuantDevice.Cpu, Epochs = 3, LearningRate = 0.01,
+        }).Fit(data);
+        var scores = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(data), false).ToArray();
+        Assert.IsTrue(scores.All(s => s.Score.Length == 1), "one value per row, no softmax");
+        var mse = scores.Zip(rows).Average(p => Math.Pow(p.First.Score[0] - p.Second.Label, 2));
+        var variance = rows.Select(r => (double)r.Label).Average(l => Math.Pow(l - rows.Average(r => r.Label), 2));
+        Assert.IsLessThan(variance, mse, "the quantized regressor explains part of the variance");
+    }
+
     [TestMethod]
     public void Estimators_ComposeInPipelines()
     {
