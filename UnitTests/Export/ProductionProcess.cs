@@ -2,11 +2,11 @@ using MLNetQuant.UnitTests.Samples;
 
 namespace MLNetQuant.UnitTests.Export;
 
-/// <summary>Scores rows with a saved model in UnitTests/ProductionLoader: a separate process that references only
+/// <summary>Scores rows with a saved model in Samples/ProductionLoader: a separate process that references only
 /// Microsoft.ML, Microsoft.ML.OnnxTransformer and ONNX Runtime.</summary>
 internal static class ProductionProcess
 {
-    public static readonly string ProjectDirectory = Path.Combine("UnitTests", "ProductionLoader");
+    public static readonly string ProjectDirectory = Path.Combine("Samples", "ProductionLoader");
 
     /// <summary>Every row's Score vector, concatenated, and the program's console output.</summary>
     public static (float[] Scores, string Output) Score(string zip, float[] features, int featureCount)
@@ -20,7 +20,7 @@ internal static class ProductionProcess
             Buffer.BlockCopy(features, 0, bytes, 0, bytes.Length);
             File.WriteAllBytes(input, bytes);
             var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader",
-                $"\"{zip}\" \"{input}\" \"{output}\" {featureCount}", TimeSpan.FromMinutes(2));
+                $"\"{zip}\" --features \"{input}\" --scores \"{output}\" --size {featureCount}", TimeSpan.FromMinutes(2));
             Assert.AreEqual(0, exitCode, log);
             var raw = File.ReadAllBytes(output);
             var scores = new float[raw.Length / 4];

@@ -28,6 +28,15 @@ public sealed class QuickStartSampleTests
             Assert.IsGreaterThan(floatAccuracy - 2, int8, "the reloaded int8 model keeps the accuracy");
             Assert.IsTrue(File.Exists(Path.Combine(output.FullName, "fashion-int8.zip")), "the .zip is saved");
             StringAssert.Contains(log, "of the float size");
+
+            // The ProductionLoader sample loads that .zip with ML.NET and ONNX Runtime only.
+            var (loaderExit, loaderLog) = SampleRunner.Run("ProductionLoader",
+                $"\"{Path.Combine(output.FullName, "fashion-int8.zip")}\" --rows 300", TimeSpan.FromMinutes(2));
+            TestContext.WriteLine(loaderLog);
+            Assert.AreEqual(0, loaderExit, loaderLog);
+            StringAssert.Contains(loaderLog, "torch or mlnetquant assemblies loaded: []");
+            var loaderAccuracy = double.Parse(loaderLog.Split(": ")[1].Split('%')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.IsGreaterThan(int8 - 5, loaderAccuracy, "about the QuickStart's int8 accuracy on a 300-image subset");
         }
         finally
         {
