@@ -13,7 +13,7 @@ internal sealed class BinaryActivationQuantizer : TensorQuantizer
     {
         using var scope = NewDisposeScope();
         Tensor mask;
-        using (no_grad()) mask = x.detach().abs().le(1).to_type(x.dtype);
+        using (no_grad()) mask = x.detach().abs().le(CachedScalars.One).to_type(x.dtype);
         return BinarySign.WithStraightThrough(x, mask).MoveToOuterDisposeScope();
     }
 

@@ -11,10 +11,10 @@ internal static class BinarySign
     {
         using var scope = NewDisposeScope();
         Tensor sign;
-        using (no_grad()) sign = x.detach().ge(0).to_type(x.dtype).mul(2).sub(1);
+        using (no_grad()) sign = x.detach().ge(CachedScalars.Of(0)).to_type(x.dtype).mul(CachedScalars.Of(2)).sub(CachedScalars.One);
         var passThrough = x.sub(x.detach());
         if (mask is not null) passThrough = passThrough.mul(mask);
-        return sign.add(passThrough).MoveToOuterDisposeScope();
+        return sign.add(passThrough, CachedScalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>The ±1 grid: integers in [−1, 1] with scale 1.</summary>

@@ -15,10 +15,10 @@ internal sealed class DoReFaActivationQuantizer : TensorQuantizer
     public override Tensor Quantize(Tensor x, QuantContext context)
     {
         using var scope = NewDisposeScope();
-        var clamped = x.clamp(0, 1);
+        var clamped = x.clamp(CachedScalars.Of(0), CachedScalars.One);
         Tensor rounded;
-        using (no_grad()) rounded = clamped.detach().mul(_levels).round().div(_levels);
-        return clamped.add(rounded.sub(clamped.detach())).MoveToOuterDisposeScope();
+        using (no_grad()) rounded = clamped.detach().mul(CachedScalars.Of(_levels)).round().div(CachedScalars.Of(_levels));
+        return clamped.add(rounded.sub(clamped.detach()), CachedScalars.One).MoveToOuterDisposeScope();
     }
 
     public override QParams CurrentQParams() =>

@@ -17,12 +17,12 @@ internal sealed class DoReFaWeightQuantizer : TensorQuantizer
     {
         using var scope = NewDisposeScope();
         var t = x.tanh();
-        var maxAbs = t.abs().max().clamp_min(QParamsCalculator.Eps);
-        var u = t.div(maxAbs.mul(2)).add(0.5);
+        var maxAbs = t.abs().max().clamp_min(CachedScalars.Of(QParamsCalculator.Eps));
+        var u = t.div(maxAbs.mul(CachedScalars.Of(2))).add(CachedScalars.Of(0.5));
         Tensor rounded;
-        using (no_grad()) rounded = u.detach().mul(_levels).round().div(_levels);
-        var q = u.add(rounded.sub(u.detach()));
-        return q.mul(2).sub(1).MoveToOuterDisposeScope();
+        using (no_grad()) rounded = u.detach().mul(CachedScalars.Of(_levels)).round().div(CachedScalars.Of(_levels));
+        var q = u.add(rounded.sub(u.detach()), CachedScalars.One);
+        return q.mul(CachedScalars.Of(2)).sub(CachedScalars.One).MoveToOuterDisposeScope();
     }
 
     public override QParams CurrentQParams() =>

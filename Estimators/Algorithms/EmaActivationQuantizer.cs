@@ -48,8 +48,8 @@ internal sealed class EmaActivationQuantizer : AffineTensorQuantizer
         using (min)
         using (max)
         {
-            _trackedMin.mul_(_decay).add_(min, alpha: 1 - _decay);
-            _trackedMax!.mul_(_decay).add_(max, alpha: 1 - _decay);
+            _trackedMin.mul_(CachedScalars.Of(_decay)).add_(min, CachedScalars.Of(1 - _decay));
+            _trackedMax!.mul_(CachedScalars.Of(_decay)).add_(max, CachedScalars.Of(1 - _decay));
         }
     }
 

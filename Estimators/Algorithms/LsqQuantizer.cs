@@ -37,7 +37,7 @@ internal sealed class LsqQuantizer : TensorQuantizer
             Initialise(x);
         }
         if (!_initialized) return x;
-        using (no_grad()) _scale.clamp_min_(QParamsCalculator.Eps);
+        using (no_grad()) _scale.clamp_min_(CachedScalars.Of(QParamsCalculator.Eps));
         var numel = Type == QuantType.Weight || x.dim() < 2 ? x.numel() : x.numel() / x.shape[0];
         var range = Spec.Range;
         var gradFactor = LearnableFakeQuantize.GradFactor(numel, Math.Max(range.QMax, 1));

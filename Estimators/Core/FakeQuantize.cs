@@ -75,14 +75,16 @@ public static class FakeQuantize
         {
             var scale32 = scale.detach().to_type(ScalarType.Float32);
             var zero = zeroPoint.detach().to_type(ScalarType.Float32);
-            var rounded = x.detach().to_type(ScalarType.Float32).mul(scale32.reciprocal()).round().add(zero);
-            var clamped = rounded.clamp(qMin, qMax);
+            var rounded = x.detach().to_type(ScalarType.Float32).mul(scale32.reciprocal()).round().add(zero, CachedScalars.One);
+            var clamped = rounded.clamp(CachedScalars.Of(qMin), CachedScalars.Of(qMax));
             inRange = clamped.eq(rounded); // one pass instead of qmin <= q && q <= qmax
             output = clamped.sub(zero).mul(scale32).to_type(x.dtype);
         }
         // Straight-through estimator: the value is `output` exactly (x − x = 0), the gradient is the incoming one
         // where q was in range (where() routes it to x there and to the detached copy elsewhere).
-        var result = x.requires_grad ? output.add(where(inRange, x, x.detach()).sub(x.detach())) : output;
+        var result = x.requires_grad
+            ? output.add(where(inRange, x, x.detach()).sub(x.detach()), CachedScalars.One)
+            : output;
         return result.MoveToOuterDisposeScope();
     }
 

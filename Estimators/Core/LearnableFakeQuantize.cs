@@ -52,34 +52,36 @@ public static class LearnableFakeQuantize
         var gf = (float)gradFactor;
 
         // Forward: the zero-point is rounded half to even and clamped, then ordinary fake quantization.
-        var forward = FakeQuantize.Compute(x.detach(), s, z.round().clamp(qMin, qMax), qMin, qMax);
+        var (low, high) = (CachedScalars.Of(qMin), CachedScalars.Of(qMax));
+        var forward = FakeQuantize.Compute(x.detach(), s, z.round().clamp(low, high), qMin, qMax);
 
         Tensor inRange, scaleGrad, zeroPointGrad;
         using (no_grad())
         {
-            var zBackward = z.add(0.5f).clamp(qMin, qMax).trunc();
+            var zBackward = z.add(CachedScalars.Of(0.5f)).clamp(low, high).trunc();
             var inverseScale = s.reciprocal();
             var x64 = x.detach().to_type(ScalarType.Float64);
             // q_b = rne(fma(x, 1/s, z_b)): the float64 product is exact, one rounding to float32, then rne.
-            var qBackward = x64.mul(inverseScale.to_type(ScalarType.Float64)).add(zBackward.to_type(ScalarType.Float64))
+            var qBackward = x64.mul(inverseScale.to_type(ScalarType.Float64)).add(zBackward.to_type(ScalarType.Float64), CachedScalars.One)
                 .to_type(ScalarType.Float32).round();
-            inRange = qBackward.ge(qMin).logical_and(qBackward.le(qMax));
+            inRange = qBackward.ge(low).logical_and(qBackward.le(high));
             // Inside: fma(q_b − z_b, s, −x) · (1/s) · g.
             var error = qBackward.sub(zBackward).to_type(ScalarType.Float64).mul(s.to_type(ScalarType.Float64)).sub(x64)
                 .to_type(ScalarType.Float32);
-            var inside = error.mul(inverseScale).mul(gf);
+            var gradFactorScalar = CachedScalars.Of(gf);
+            var inside = error.mul(inverseScale).mul(gradFactorScalar);
             // Outside: (bound − z_b) · g for the scale, −s · g for the zero-point.
-            var bound = where(qBackward.lt(qMin), full_like(qBackward, qMin), full_like(qBackward, qMax));
-            var outside = bound.sub(zBackward).mul(gf);
+            var bound = where(qBackward.lt(low), full_like(qBackward, low), full_like(qBackward, high));
+            var outside = bound.sub(zBackward).mul(gradFactorScalar);
             scaleGrad = where(inRange, inside, outside);
-            zeroPointGrad = where(inRange, zeros_like(qBackward), s.neg().mul(gf).expand_as(qBackward));
+            zeroPointGrad = where(inRange, zeros_like(qBackward), s.neg().mul(gradFactorScalar).expand_as(qBackward));
         }
 
         // Value = forward exactly; gradients = the coefficients above times the incoming gradient.
         var result = forward
-            .add(x.sub(x.detach()).mul(inRange.to_type(x.dtype)))
-            .add(scale.reshape(shape).sub(s).mul(scaleGrad))
-            .add(zeroPoint.reshape(shape).sub(z).mul(zeroPointGrad));
+            .add(x.sub(x.detach()).mul(inRange.to_type(x.dtype)), CachedScalars.One)
+            .add(scale.reshape(shape).sub(s).mul(scaleGrad), CachedScalars.One)
+            .add(zeroPoint.reshape(shape).sub(z).mul(zeroPointGrad), CachedScalars.One);
         return result.MoveToOuterDisposeScope();
     }
 }

@@ -66,18 +66,19 @@ public static class QParamsCalculator
         if (spec.Scheme.IsSymmetric())
         {
             using var absMax = maximum(minNeg.neg(), maxPos);
-            using var halfSpan = full(1, (range.QMax - range.QMin) / 2.0, dtype: ScalarType.Float32, device: min.device);
+            using var halfSpan = full(1, CachedScalars.Of((range.QMax - range.QMin) / 2.0), dtype: ScalarType.Float32, device: min.device);
             using var raw = absMax.div(halfSpan);
-            scale = raw.clamp_min(Eps);
-            zeroPoint = full(min.shape, spec.SymmetricZeroPoint, dtype: ScalarType.Int64, device: min.device);
+            scale = raw.clamp_min(CachedScalars.Of(Eps));
+            zeroPoint = full(min.shape, CachedScalars.OfInt(spec.SymmetricZeroPoint), dtype: ScalarType.Int64, device: min.device);
         }
         else
         {
-            using var span = full(1, (float)(range.QMax - range.QMin), dtype: ScalarType.Float32, device: min.device);
+            using var span = full(1, CachedScalars.Of((float)(range.QMax - range.QMin)), dtype: ScalarType.Float32, device: min.device);
             using var raw = maxPos.sub(minNeg).div(span);
-            scale = raw.clamp_min(Eps);
+            scale = raw.clamp_min(CachedScalars.Of(Eps));
             using var steps = minNeg.div(scale).round();
-            zeroPoint = steps.neg().add(range.QMin).clamp(range.QMin, range.QMax).to_type(ScalarType.Int64);
+            zeroPoint = steps.neg().add(CachedScalars.Of(range.QMin)).clamp(CachedScalars.Of(range.QMin), CachedScalars.Of(range.QMax))
+                .to_type(ScalarType.Int64);
         }
         return new QParams(scale, zeroPoint, spec);
     }

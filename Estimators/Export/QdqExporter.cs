@@ -19,6 +19,7 @@ internal sealed class QdqExporter
 {
     private readonly QuantizedNetwork _network;
     private readonly OnnxGraphBuilder _onnx = new();
+    private readonly QdqEmitter _qdq;
     private readonly Dictionary<string, QuantizedLayer> _layers;
     private readonly HashSet<string> _foldedBatchNorms;
     private readonly List<QuantizedTensorReport> _report = new();
@@ -27,6 +28,7 @@ internal sealed class QdqExporter
     private QdqExporter(QuantizedNetwork network)
     {
         _network = network;
+        _qdq = new QdqEmitter(_onnx);
         _layers = network.Layers.ToDictionary(l => l.Name, StringComparer.Ordinal);
         _foldedBatchNorms = network.Layers.Where(l => l.FoldedBatchNormName is not null).Select(l => l.FoldedBatchNormName!).ToHashSet();
     }
@@ -144,8 +146,8 @@ internal sealed class QdqExporter
         var output = module switch
         {
             ReLU => Unary("Relu"),
-            ReLU6 => Clip(name, x.Name, 0, 6),
-            Hardtanh h => Clip(name, x.Name, (float)h.min_val, (float)h.max_val),
+            ReLU6 => _qdq.Clip(name, x.Name, 0, 6),
+            Hardtanh h => _qdq.Clip(name, x.Name, (float)h.min_val, (float)h.max_val),
             LeakyReLU l => Unary("LeakyRelu", new() { ["alpha"] = (float)l.negative_slope }),
             Sigmoid => Unary("Sigmoid"),
             Tanh => Unary("Tanh"),
@@ -202,7 +204,7 @@ internal sealed class QdqExporter
                 }
                 if (zeroPoints.Any(z => z != 0)) throw new NotSupportedException($"Layer '{name}': cannot fold a BN into an affine weight grid.");
             }
-            weightName = DequantizedWeight(name, ints, scales, zeroPoints, signed, effective.shape);
+            weightName = _qdq.DequantizedWeight(name, ints, scales, zeroPoints, signed, effective.shape, axis: 0);
             var spec = grid.Spec;
             if (scales.Length > 1 && !spec.Scheme.IsPerChannel())
                 spec = new QuantSpec(spec.Dtype, spec.Bits, spec.Scheme.IsSymmetric() ? QuantScheme.PerChannelSymmetric : QuantScheme.PerChannelAffine,
@@ -255,63 +257,20 @@ internal sealed class QdqExporter
         return (ints, scales, zeroPoints, signed);
     }
 
-    private string DequantizedWeight(string name, int[] ints, float[] scales, long[] zeroPoints, bool signed, long[] shape)
-    {
-        var channels = scales.Length;
-        string stored, zero;
-        if (signed)
-        {
-            stored = _onnx.Initializer($"{name}.weight_quantized", ints.Select(v => (sbyte)v).ToArray(), shape);
-            zero = _onnx.Initializer($"{name}.weight_zero_point", zeroPoints.Select(v => (sbyte)v).ToArray(), channels);
-        }
-        else
-        {
-            stored = _onnx.Initializer($"{name}.weight_quantized", ints.Select(v => (byte)v).ToArray(), shape);
-            zero = _onnx.Initializer($"{name}.weight_zero_point", zeroPoints.Select(v => (byte)v).ToArray(), channels);
-        }
-        var scale = _onnx.Initializer($"{name}.weight_scale", scales, channels);
-        return _onnx.Node("DequantizeLinear", $"{name}.weight", new[] { stored, scale, zero }, new Dictionary<string, object> { ["axis"] = 0L });
-    }
-
     // int32 bias with scale s_in·s_w when both the input and the weight are quantized (what ORT's integer kernels
     // take); float otherwise.
-    private string Bias(string name, float[] bias, QParams? inputGrid, QParams? weightGrid)
-    {
-        if (inputGrid is null || weightGrid is null || inputGrid.Spec.Scheme.IsPerChannel())
-            return _onnx.Initializer($"{name}.bias", bias, bias.Length);
-        var inputScale = inputGrid.ScaleValues()[0];
-        var weightScales = weightGrid.ScaleValues();
-        var scales = bias.Select((_, c) => inputScale * weightScales[weightScales.Length == 1 ? 0 : c]).ToArray();
-        var ints = bias.Select((b, c) => (int)Math.Clamp(Math.Round(b / (double)scales[c], MidpointRounding.ToEven), int.MinValue, int.MaxValue)).ToArray();
-        var stored = _onnx.Initializer($"{name}.bias_quantized", ints, ints.Length);
-        var scale = _onnx.Initializer($"{name}.bias_scale", scales, scales.Length);
-        var zero = _onnx.Initializer($"{name}.bias_zero_point", new int[scales.Length], scales.Length);
-        return _onnx.Node("DequantizeLinear", $"{name}.bias", new[] { stored, scale, zero }, new Dictionary<string, object> { ["axis"] = 0L });
-    }
+    private string Bias(string name, float[] bias, QParams? inputGrid, QParams? weightGrid) =>
+        inputGrid is null || weightGrid is null || inputGrid.Spec.Scheme.IsPerChannel()
+            ? _onnx.Initializer($"{name}.bias", bias, bias.Length)
+            : _qdq.Int32Bias(name, bias, inputGrid.ScaleValues()[0], weightGrid.ScaleValues());
 
     private Value QuantizeDequantize(Value x, QParams grid, string name)
     {
         if (x.Grid is not null && SameGrid(x.Grid, grid)) return x;
         if (grid.Spec.Scheme.IsPerChannel())
             throw new NotSupportedException($"'{name}': per-channel activation grids are not exported (ORT fuses per-tensor activations only).");
-        var range = grid.Spec.Range;
-        var scaleValue = grid.ScaleValues()[0];
-        var zeroPointValue = grid.ZeroPointValues()[0];
-        var signed = grid.Spec.Dtype == QuantDtype.Int;
-        var source = x.Name;
-        var storageRange = signed ? (Min: -128L, Max: 127L) : (Min: 0L, Max: 255L);
-        if (range.QMin > storageRange.Min || range.QMax < storageRange.Max)
-        {
-            // A sub-8-bit grid stored in 8 bits: clip to the grid's real range first so QuantizeLinear saturates where
-            // the fake quantization did.
-            source = Clip($"{name}.clip", source, (range.QMin - zeroPointValue) * scaleValue, (range.QMax - zeroPointValue) * scaleValue);
-        }
-        var scale = _onnx.Initializer($"{name}.scale", new[] { scaleValue });
-        var zeroPoint = signed
-            ? _onnx.Initializer($"{name}.zero_point", new[] { (sbyte)zeroPointValue })
-            : _onnx.Initializer($"{name}.zero_point", new[] { (byte)zeroPointValue });
-        var q = _onnx.Node("QuantizeLinear", $"{name}.q", new[] { source, scale, zeroPoint });
-        var dq = _onnx.Node("DequantizeLinear", $"{name}.dq", new[] { q, scale, zeroPoint });
+        var dq = _qdq.QuantizeDequantize(x.Name, grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
+            grid.Spec.Dtype == QuantDtype.Int, name);
         return new Value(dq, grid);
     }
 
@@ -341,12 +300,6 @@ internal sealed class QdqExporter
     private static QuantizedTensorReport Describe(QuantizedLayer layer, QuantType type, QParams grid) =>
         new(layer.Name, layer.OpType, type, layer.SpecOf(type).Bits, grid.Spec.Scheme, grid.Spec.Dtype, grid.ScaleValues(), grid.ZeroPointValues());
 
-    private string Clip(string name, string input, float min, float max)
-    {
-        var low = _onnx.Initializer($"{name}.min", new[] { min });
-        var high = _onnx.Initializer($"{name}.max", new[] { max });
-        return _onnx.Node("Clip", name, new[] { input, low, high });
-    }
 
     private string BatchNormalization(BatchNorm bn, string name, string input)
     {

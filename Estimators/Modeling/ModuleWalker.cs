@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ internal static class ModuleWalker
                 foreach (var (childName, child) in module.named_children()) x = Run(child, x, Join(name, childName), visit);
                 return x;
             case ResidualBlock block:
-                return Run(block.Branch, x, Join(name, "branch"), visit).add(Run(block.Shortcut, x, Join(name, "shortcut"), visit));
+                return Run(block.Branch, x, Join(name, "branch"), visit).add(Run(block.Shortcut, x, Join(name, "shortcut"), visit), CachedScalars.One);
             default:
                 var y = Leaf(module, x);
                 visit?.Invoke(name, x, y);
@@ -32,7 +33,7 @@ internal static class ModuleWalker
     /// <summary>One leaf layer's forward, with Hardtanh computed as the clamp it is.</summary>
     public static Tensor Leaf(nn.Module module, Tensor x) => module switch
     {
-        Hardtanh h => x.clamp(h.min_val, h.max_val),
+        Hardtanh h => x.clamp(CachedScalars.Of(h.min_val), CachedScalars.Of(h.max_val)),
         nn.Module<Tensor, Tensor> leaf => leaf.call(x),
         _ => throw new NotSupportedException($"{module.GetType().Name} is not a tensor-to-tensor layer."),
     };

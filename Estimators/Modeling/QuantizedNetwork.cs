@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using MLNetQuant.Algorithms;
 using MLNetQuant.Configuration;
 using TorchSharp.Modules;
@@ -124,7 +125,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
     }
 
     private Tensor RunResidual(ResidualBlock block, string name, Tensor x) =>
-        Run(block.Branch, $"{name}.branch", x).add(Run(block.Shortcut, $"{name}.shortcut", x));
+        Run(block.Branch, $"{name}.branch", x).add(Run(block.Shortcut, $"{name}.shortcut", x), CachedScalars.One);
 
     private Tensor RunWeighted(QuantizedLayer layer, Tensor x)
     {

@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -42,7 +43,7 @@ internal static class WeightedLayer
     public static Tensor FoldFactor(BatchNorm bn)
     {
         using var scope = NewDisposeScope();
-        var std = bn.running_var!.add(bn.eps).sqrt();
+        var std = bn.running_var!.add(CachedScalars.Of(bn.eps)).sqrt();
         var factor = bn.weight is null ? std.reciprocal() : bn.weight.div(std);
         return factor.MoveToOuterDisposeScope();
     }
@@ -53,7 +54,7 @@ internal static class WeightedLayer
         using var scope = NewDisposeScope();
         var shifted = bias is null ? bn.running_mean!.neg() : bias.sub(bn.running_mean!);
         var folded = shifted.mul(factor);
-        if (bn.bias is not null) folded = folded.add(bn.bias);
+        if (bn.bias is not null) folded = folded.add(bn.bias, CachedScalars.One);
         return folded.MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
@@ -57,8 +58,8 @@ internal sealed class NetworkTrainer
                     network.AfterOptimizerStep();
                     using (no_grad())
                     {
-                        lossSum.add_(loss.detach().to_type(ScalarType.Float64).mul(batch.Count));
-                        if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels));
+                        lossSum.add_(loss.detach().to_type(ScalarType.Float64).mul(CachedScalars.OfInt(batch.Count)), CachedScalars.One);
+                        if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels), CachedScalars.OfInt(1));
                     }
                 }
                 rows += batch.Count;
@@ -123,8 +124,8 @@ internal sealed class NetworkTrainer
                 using (NewDisposeScope())
                 {
                     var output = network.call(batch.Features);
-                    lossSum.add_(Loss(output, batch.Labels).to_type(ScalarType.Float64).mul(batch.Count));
-                    if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels));
+                    lossSum.add_(Loss(output, batch.Labels).to_type(ScalarType.Float64).mul(CachedScalars.OfInt(batch.Count)), CachedScalars.One);
+                    if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels), CachedScalars.OfInt(1));
                 }
                 rows += batch.Count;
             }
