@@ -70,6 +70,13 @@ public sealed class QuantizationCatalog
         string featureColumnName = "Features") =>
         Naive(Fill(new NaiveOptions(), model, inputShape, config, featureColumnName, "Label"));
 
+    /// <summary>Post-training quantization of a float ONNX model (path or bytes), calibrated in ONNX Runtime over the
+    /// data given to Fit: int8 per-channel weights and 8-bit activations on Conv, Gemm and MatMul.</summary>
+    public OnnxQuantizationEstimator Observer(OnnxPtq.OnnxQuantizationOptions options) => new(Context, options, weightOnly: false);
+
+    /// <summary>Weight-only int8 rounding of a float ONNX model (path or bytes); reads no data.</summary>
+    public OnnxQuantizationEstimator Naive(OnnxPtq.OnnxQuantizationOptions options) => new(Context, options, weightOnly: true);
+
     private static T Fill<T>(T options, nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<QuantConfig>? config,
         string featureColumnName, string labelColumnName) where T : QuantizationOptions
     {

@@ -29,16 +29,15 @@ internal sealed class ObserverAlgorithm : QuantAlgorithm
     {
         var spec = plan.Specs[type];
         if (type == QuantType.Weight) return new MinMaxWeightQuantizer(spec);
-        QuantObserver observer = _method switch
+        QuantObserver observer;
+        try
         {
-            CalibrationMethod.MinMax when spec.Scheme.IsPerChannel() => new PerChannelMinMaxObserver(spec),
-            CalibrationMethod.MinMax => new MinMaxObserver(spec),
-            _ when spec.Scheme.IsPerChannel() => throw new QuantConfigException(plan.ConfigIndex, "quant_scheme",
-                $"{_method} calibration of the {type} of '{plan.Name}' is per tensor; use a per-tensor scheme or MinMax."),
-            CalibrationMethod.Histogram => new HistogramObserver(spec),
-            CalibrationMethod.Percentile => new PercentileObserver(spec, _percentile),
-            _ => throw new ArgumentOutOfRangeException(nameof(_method), _method, "Unknown calibration method."),
-        };
+            observer = ActivationObservers.Create(_method, spec, _percentile);
+        }
+        catch (ArgumentException e)
+        {
+            throw new QuantConfigException(plan.ConfigIndex, "quant_scheme", $"the {type} of '{plan.Name}': {e.Message}");
+        }
         return new ObserverActivationQuantizer(type, observer, plan.Name);
     }
 }

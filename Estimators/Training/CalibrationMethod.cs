@@ -6,6 +6,10 @@ public enum CalibrationMethod
     /// <summary>The extremes seen over all batches (PyTorch's MinMaxObserver).</summary>
     MinMax,
 
+    /// <summary>Exponential moving averages (constant 0.01) of each batch's minimum and maximum (PyTorch's
+    /// MovingAverageMinMaxObserver): less sensitive than MinMax to one extreme batch.</summary>
+    MovingAverageMinMax,
+
     /// <summary>A streamed 2048-bin histogram whose clipping range minimises the L2 quantization error (PyTorch's
     /// HistogramObserver; NNI's choice for activations).</summary>
     Histogram,

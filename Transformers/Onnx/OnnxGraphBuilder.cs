@@ -62,6 +62,38 @@ public sealed class OnnxGraphBuilder
     public string Initializer(string name, long[] values, params long[] dims) =>
         AddInitializer(name, ElementType.Int64, dims, t => t.Int64Data.AddRange(values), values.Length);
 
+    /// <summary>Copies an existing initializer under a unique name (its data untouched); returns the name.</summary>
+    public string Initializer(TensorProto existing)
+    {
+        var copy = existing.Clone();
+        copy.Name = Unique(existing.Name);
+        _graph.Initializer.Add(copy);
+        return copy.Name;
+    }
+
+    /// <summary>Adds a node with attributes copied from another model; returns its first output's name.</summary>
+    public string Node(string opType, string name, IEnumerable<string> inputs, IEnumerable<AttributeProto> attributes)
+    {
+        var nodeName = Unique(name);
+        var node = new NodeProto { OpType = opType, Name = nodeName };
+        node.Input.AddRange(inputs);
+        node.Output.Add(nodeName);
+        node.Attribute.AddRange(attributes.Select(a => a.Clone()));
+        _graph.Node.Add(node);
+        return nodeName;
+    }
+
+    /// <summary>The float32 values of an initializer (raw_data or float_data).</summary>
+    public static float[] Floats(TensorProto tensor)
+    {
+        if (tensor.DataType != (int)ElementType.Float)
+            throw new NotSupportedException($"Initializer '{tensor.Name}' is not float32 (ONNX type {tensor.DataType}).");
+        if (tensor.RawData.Length == 0) return tensor.FloatData.ToArray();
+        var values = new float[tensor.RawData.Length / 4];
+        Buffer.BlockCopy(tensor.RawData.ToByteArray(), 0, values, 0, values.Length * 4);
+        return values;
+    }
+
     /// <summary>Adds a node; returns its first output's name.</summary>
     /// <param name="opType">ONNX operator (Conv, QuantizeLinear …).</param>
     /// <param name="name">Base name for the node and its output.</param>

@@ -1,0 +1,68 @@
+using MLNetQuant.Training;
+
+namespace MLNetQuant.OnnxPtq;
+
+/// <summary>Post-training quantization of an existing float ONNX model, calibrated in ONNX Runtime over an IDataView
+/// (no TorchSharp involved): Observer (weights and activations) or Naive (weights only).</summary>
+public sealed class OnnxQuantizationOptions
+{
+    /// <summary>Path of the float ONNX model. Set this or <see cref="ModelBytes"/>.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>The float ONNX model's bytes. Set this or <see cref="ModelPath"/>.</summary>
+    public byte[]? ModelBytes { get; set; }
+
+    /// <summary>The known-size float vector column fed to the model's (single) input, reshaped to its shape.</summary>
+    public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>The column the model's first output is written to.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>How activation ranges are chosen (Observer only).</summary>
+    public CalibrationMethod Calibration { get; set; } = CalibrationMethod.Histogram;
+
+    /// <summary>For <see cref="CalibrationMethod.Percentile"/>: the central mass kept, in percent.</summary>
+    public double Percentile { get; set; } = 99.99;
+
+    /// <summary>Rows read for calibration (the first ones); 0 reads all. Memory does not grow with it: observers
+    /// stream.</summary>
+    public int CalibrationRows { get; set; } = 1_000;
+
+    /// <summary>Rows per ONNX Runtime calibration batch.</summary>
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>ONNX op types whose constant weight (and activation input) are quantized.</summary>
+    public IList<string> OpTypes { get; set; } = new List<string> { "Conv", "Gemm", "MatMul" };
+
+    /// <summary>Node names left in float.</summary>
+    public IList<string> ExcludedNodes { get; set; } = new List<string>();
+
+    /// <summary>Weights: one int8 scale per output channel (true) or per tensor.</summary>
+    public bool PerChannelWeights { get; set; } = true;
+
+    /// <summary>Activations: int8 symmetric (true) or uint8 affine (false; ORT's fastest on x86).</summary>
+    public bool SymmetricActivations { get; set; }
+
+    /// <summary>Receives "calibrate" progress reports.</summary>
+    public IProgress<QuantizationProgress>? Progress { get; set; }
+
+    internal void Validate()
+    {
+        if ((ModelPath is null) == (ModelBytes is null))
+            throw new ArgumentException("Set exactly one of ModelPath and ModelBytes.", ModelPath is null ? nameof(ModelBytes) : nameof(ModelPath));
+        if (ModelPath is not null && !File.Exists(ModelPath))
+            throw new FileNotFoundException($"No ONNX model at '{ModelPath}'.", ModelPath);
+        if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("FeatureColumnName must name a column.", nameof(FeatureColumnName));
+        if (string.IsNullOrWhiteSpace(ScoreColumnName)) throw new ArgumentException("ScoreColumnName must name a column.", nameof(ScoreColumnName));
+        if (!Enum.IsDefined(Calibration)) throw new ArgumentOutOfRangeException(nameof(Calibration), Calibration, "Unknown calibration method.");
+        if (!(Percentile > 0 && Percentile <= 100)) throw new ArgumentOutOfRangeException(nameof(Percentile), Percentile, "Percentile must be in (0, 100].");
+        if (CalibrationRows < 0) throw new ArgumentOutOfRangeException(nameof(CalibrationRows), CalibrationRows, "CalibrationRows must be >= 0.");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
+        if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
+        var unsupported = OpTypes.Where(o => o is not ("Conv" or "Gemm" or "MatMul")).ToArray();
+        if (unsupported.Length > 0)
+            throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported yet; use Conv, Gemm, MatMul.", nameof(OpTypes));
+    }
+
+    internal byte[] LoadModel() => ModelBytes ?? File.ReadAllBytes(ModelPath!);
+}

@@ -1,0 +1,118 @@
+using Microsoft.ML;
+using Microsoft.ML.OnnxRuntime;
+using MLNetQuant.OnnxPtq;
+using MLNetQuant.Samples.Shared;
+using MLNetQuant.Training;
+using Onnx;
+
+namespace MLNetQuant.UnitTests.OnnxPtq;
+
+/// <summary>Post-training quantization of the PyTorch-exported float models in ../shared/models (nobody here wrote
+/// them): every calibration method, weight-only Naive, accuracy against the float model, and ORT's fused kernels.</summary>
+[TestClass]
+public sealed class OnnxPtqTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private sealed class ScoreRow
+    {
+        public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    private static string Model(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "shared", "models", name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        Assert.Fail($"../shared/models/{name} not found above {AppContext.BaseDirectory}.");
+        return "";
+    }
+
+    private static double Accuracy(MLContext ml, ITransformer model, IDataView test)
+    {
+        var predicted = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(test), false).Select(r => Array.IndexOf(r.Score, r.Score.Max()));
+        var labels = ml.Data.CreateEnumerable<FashionRow>(test, false).Select(r => (int)r.Label);
+        return predicted.Zip(labels).Average(p => p.First == p.Second ? 1.0 : 0.0);
+    }
+
+    private static double FloatAccuracy(MLContext ml, string path, IDataView test)
+    {
+        var rows = ml.Data.CreateEnumerable<FashionRow>(test, false).ToArray();
+        using var session = new InferenceSession(path);
+        var inputName = session.InputMetadata.Keys.Single();
+        var dims = session.InputMetadata[inputName].Dimensions.Skip(1).Select(d => (long)d).ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.Features).ToArray(), new[] { (long)rows.Length }.Concat(dims).ToArray());
+        using var outputs = session.Run(new RunOptions(), new[] { inputName }, new[] { input }, new[] { session.OutputMetadata.Keys.First() });
+        var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        return rows.Select((r, i) => Array.IndexOf(logits, logits.Skip(i * 10).Take(10).Max(), i * 10) - i * 10 == r.Label ? 1.0 : 0.0).Average();
+    }
+
+    [TestMethod]
+    [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.Histogram)]
+    [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.MinMax)]
+    [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.MovingAverageMinMax)]
+    [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.Percentile)]
+    [DataRow("fashion_mlp_fp32.onnx", CalibrationMethod.Histogram)]
+    public void Observer_QuantizesAForeignModel_CloseToItsFloatAccuracy(string file, CalibrationMethod method)
+    {
+        var ml = new MLContext(seed: 1);
+        var (calibration, _, _) = FashionData.Load(ml, train: true, 500);
+        var (test, _, _) = FashionData.Load(ml, train: false, 1000);
+        var path = Model(file);
+        var floatAccuracy = FloatAccuracy(ml, path, test);
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = path, Calibration = method }).Fit(calibration);
+        var int8Accuracy = Accuracy(ml, model, test);
+        TestContext.WriteLine($"{file} {method}: float {floatAccuracy:P2}, int8 {int8Accuracy:P2}, {model.GetOnnxBytes().Length / 1024} KiB vs {new FileInfo(path).Length / 1024} KiB");
+        Assert.IsGreaterThan(floatAccuracy - 0.01, int8Accuracy, "int8 stays within a point of float on 1,000 test images");
+        Assert.IsLessThan(0.3, (double)model.GetOnnxBytes().Length / new FileInfo(path).Length, "int8 weights: under 30 % of the float file");
+        Assert.IsTrue(model.Report.Tensors.Any(t => t.Tensor == QuantType.Input) && model.Report.Tensors.Any(t => t.Tensor == QuantType.Weight));
+    }
+
+    [TestMethod]
+    public void QuantizedCnn_RunsAsFusedIntegerKernels()
+    {
+        var ml = new MLContext(seed: 1);
+        var (calibration, _, _) = FashionData.Load(ml, train: true, 200);
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx") }).Fit(calibration);
+        var optimized = Path.Combine(Path.GetTempPath(), $"mlnetquant-ptq-opt-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
+            using (new InferenceSession(model.GetOnnxBytes(), options)) { }
+            var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.Select(n => n.OpType).ToList();
+            TestContext.WriteLine(string.Join(", ", ops));
+            CollectionAssert.Contains(ops, "QLinearConv");
+            Assert.IsTrue(ops.Contains("QGemm") || ops.Contains("QLinearMatMul"));
+            Assert.IsFalse(ops.Contains("Conv") || ops.Contains("Gemm"), "no float Conv or Gemm left");
+        }
+        finally
+        {
+            File.Delete(optimized);
+        }
+    }
+
+    [TestMethod]
+    public void Naive_RoundsWeightsOnly_WithoutReadingData()
+    {
+        var ml = new MLContext(seed: 1);
+        var (test, _, _) = FashionData.Load(ml, train: false, 1000);
+        var path = Model("fashion_cnn_fp32.onnx");
+        using var model = ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = path }).Fit(test);
+        Assert.IsTrue(model.Report.Tensors.All(t => t.Tensor == QuantType.Weight));
+        Assert.AreEqual("Naive", model.Report.Algorithm);
+        Assert.IsGreaterThan(FloatAccuracy(ml, path, test) - 0.01, Accuracy(ml, model, test));
+    }
+
+    [TestMethod]
+    public void BadInput_IsNamed()
+    {
+        var ml = new MLContext(seed: 1);
+        Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = "missing.onnx" }));
+        var wrong = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), FeatureColumnName = "Pixels" });
+        var (data, _, _) = FashionData.Load(ml, train: true, 10);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => wrong.Fit(data));
+        StringAssert.Contains(e.Message, "'Pixels'");
+    }
+}
