@@ -209,6 +209,12 @@ if (o.Runs("onnx") && int8Onnx is not null)
     onnx.Latency(onnx.FloatOnnx!, int8Onnx, rounds: 3);
 }
 
+if (o.Runs("resnet"))
+{
+    Console.WriteLine("-- ResNet-18 post-training quantization (Observer, percentile calibration)");
+    ResNetBenchmark.Run(o.Output, command, o.Threads, calibrationRows: 300, evaluationRows: 200);
+}
+
 File.Delete(floatWeights);
 var table = new List<string>
 {

@@ -31,6 +31,7 @@ internal sealed class OnnxPostTrainingQuantizer
     {
         _options = options;
         _model = ModelProto.Parser.ParseFrom(options.LoadModel());
+        FoldedBatchNorms = OnnxGraphPreparation.Prepare(_model);
         var opset = _model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         if (opset < 13)
             throw new NotSupportedException($"The model uses opset {opset}; per-channel QDQ needs opset 13 or later (opset upgrade is not implemented yet).");
@@ -41,8 +42,19 @@ internal sealed class OnnxPostTrainingQuantizer
         _inputShape = _input.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue > 0 ? d.DimValue
             : throw new NotSupportedException($"Input '{_input.Name}' has a symbolic dimension besides the batch.")).ToArray();
         _targets = _model.Graph.Node.Where(n => options.OpTypes.Contains(n.OpType) && !options.ExcludedNodes.Contains(n.Name) &&
-            n.Input.Count > 1 && _initializers.ContainsKey(n.Input[1])).ToList();
+            (IsWeighted(n) ? n.Input.Count > 1 && _initializers.ContainsKey(n.Input[1]) : ActivationInputs(n).Any())).ToList();
     }
+
+    /// <summary>BatchNormalization nodes folded into their convs before quantization.</summary>
+    public int FoldedBatchNorms { get; }
+
+    private static bool IsWeighted(NodeProto node) => node.OpType is "Conv" or "Gemm" or "MatMul";
+
+    // The float tensors a target reads that get a Q/DQ pair: the data input of a weighted op, every non-constant input
+    // of an elementwise op (Add).
+    private IEnumerable<string> ActivationInputs(NodeProto node) => IsWeighted(node)
+        ? new[] { node.Input[0] }
+        : node.Input.Where(i => i.Length > 0 && !_initializers.ContainsKey(i));
 
     /// <summary>Elements of one example.</summary>
     public long FeatureSize => _inputShape.Aggregate(1L, (a, b) => a * b);
@@ -64,7 +76,7 @@ internal sealed class OnnxPostTrainingQuantizer
 
         // The calibration model also returns each quantized node's activation input.
         var probe = _model.Clone();
-        var tensors = _targets.Select(n => n.Input[0]).Distinct().ToList();
+        var tensors = _targets.SelectMany(ActivationInputs).Distinct().ToList();
         foreach (var name in tensors.Where(t => probe.Graph.Output.All(o => o.Name != t)))
             probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
         var spec = _options.SymmetricActivations
@@ -127,7 +139,7 @@ internal sealed class OnnxPostTrainingQuantizer
         names[_input.Name] = onnx.Node("Reshape", "input", new[] { features, shape });
 
         var targets = _targets.ToHashSet();
-        var replaced = new HashSet<string>(_targets.SelectMany(n => n.Input.Skip(1)), StringComparer.Ordinal);
+        var replaced = new HashSet<string>(_targets.Where(IsWeighted).SelectMany(n => n.Input.Skip(1)), StringComparer.Ordinal);
         foreach (var initializer in _model.Graph.Initializer.Where(t => !replaced.Contains(t.Name)))
             names[initializer.Name] = onnx.Initializer(initializer);
         var requantize = PlanPropagation(grids);
@@ -137,7 +149,19 @@ internal sealed class OnnxPostTrainingQuantizer
             if (node.Output.Count > 1 && node.Output.Skip(1).Any(o => o.Length > 0 && _model.Graph.Node.Any(n => n.Input.Contains(o))))
                 throw new NotSupportedException($"Node '{node.Name}' ({node.OpType}) has several used outputs.");
             var inputs = node.Input.Select(Map).ToList();
-            if (targets.Contains(node))
+            if (targets.Contains(node) && !IsWeighted(node))
+            {
+                for (var i = 0; i < node.Input.Count; i++)
+                {
+                    if (!grids.TryGetValue(node.Input[i], out var grid)) continue;
+                    if (!gridOf.TryGetValue(inputs[i], out var current) || !ReferenceEquals(current, grid))
+                        inputs[i] = qdq.QuantizeDequantize(inputs[i], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
+                            grid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.input{i}");
+                    report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
+                        grid.ScaleValues(), grid.ZeroPointValues()));
+                }
+            }
+            else if (targets.Contains(node))
             {
                 QParams? inputGrid = null;
                 if (grids.TryGetValue(node.Input[0], out var grid))

@@ -31,8 +31,9 @@ public sealed class OnnxQuantizationOptions
     /// <summary>Rows per ONNX Runtime calibration batch.</summary>
     public int BatchSize { get; set; } = 64;
 
-    /// <summary>ONNX op types whose constant weight (and activation input) are quantized.</summary>
-    public IList<string> OpTypes { get; set; } = new List<string> { "Conv", "Gemm", "MatMul" };
+    /// <summary>ONNX op types to quantize: Conv, Gemm and MatMul (constant weight and data input), Add (both inputs;
+    /// residual sums, which ONNX Runtime then runs as QLinearAdd).</summary>
+    public IList<string> OpTypes { get; set; } = new List<string> { "Conv", "Gemm", "MatMul", "Add" };
 
     /// <summary>Node names left in float.</summary>
     public IList<string> ExcludedNodes { get; set; } = new List<string>();
@@ -59,9 +60,9 @@ public sealed class OnnxQuantizationOptions
         if (CalibrationRows < 0) throw new ArgumentOutOfRangeException(nameof(CalibrationRows), CalibrationRows, "CalibrationRows must be >= 0.");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
-        var unsupported = OpTypes.Where(o => o is not ("Conv" or "Gemm" or "MatMul")).ToArray();
+        var unsupported = OpTypes.Where(o => o is not ("Conv" or "Gemm" or "MatMul" or "Add")).ToArray();
         if (unsupported.Length > 0)
-            throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported yet; use Conv, Gemm, MatMul.", nameof(OpTypes));
+            throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported yet; use Conv, Gemm, MatMul, Add.", nameof(OpTypes));
     }
 
     internal byte[] LoadModel() => ModelBytes ?? File.ReadAllBytes(ModelPath!);
