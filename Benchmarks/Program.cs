@@ -16,6 +16,7 @@ using MLNetQuant.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
+if (args.Length == 2 && args[0] == "--memory-probe") return CalibrationMemory.Probe(int.Parse(args[1], CultureInfo.InvariantCulture));
 var o = BenchmarkOptions.Parse(args);
 if (o is null) return 2;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -213,6 +214,7 @@ if (o.Runs("resnet"))
 {
     Console.WriteLine("-- ResNet-18 post-training quantization (Observer, percentile calibration)");
     ResNetBenchmark.Run(o.Output, command, o.Threads, calibrationRows: 300, evaluationRows: 200);
+    CalibrationMemory.Run(o.Output, command, smallRows: 64, largeRows: 640);
 }
 
 File.Delete(floatWeights);

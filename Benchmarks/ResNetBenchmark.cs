@@ -22,7 +22,7 @@ internal static class ResNetBenchmark
     private const int Side = 224;
     private const int Size = 3 * Side * Side;
 
-    private sealed class ImageRow
+    internal sealed class ImageRow
     {
         [VectorType(Size)]
         public float[] Features { get; set; } = Array.Empty<float>();
@@ -122,6 +122,9 @@ internal static class ResNetBenchmark
         return dot / Math.Sqrt(na * nb + 1e-30);
     }
 
+    /// <summary>Calibration tiles from the training set, streamed.</summary>
+    public static IEnumerable<ImageRow> StreamTiles(int count, float[] meanImage) => Tiles(train: true, count, meanImage);
+
     // Streams 224×224×3 rows (600 KB each) built on the fly from 28×28 Fashion-MNIST images: never all in memory.
     private static IEnumerable<ImageRow> Tiles(bool train, int count, float[] meanImage)
     {
@@ -138,5 +141,54 @@ internal static class ResNetBenchmark
                     }
             yield return new ImageRow { Features = features };
         }
+    }
+}
+
+/// <summary>Peak memory of ResNet-18 calibration at two calibration-set sizes, each in its own process (the peak
+/// working set only grows within a process): flat memory means the observers stream.</summary>
+internal sealed record CalibrationMemoryResult(string Name, int SmallRows, long SmallPeakMiB, int LargeRows, long LargePeakMiB,
+    double Ratio, string Command);
+
+internal static class CalibrationMemory
+{
+    /// <summary>The child-process side: calibrates over <paramref name="rows"/> tiles and prints the peak working set.</summary>
+    public static int Probe(int rows)
+    {
+        var models = Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
+        var ml = new MLContext(seed: 1);
+        var mean = MLNetQuant.Onnx.OnnxGraphBuilder.Floats(global::Onnx.ModelProto.Parser.ParseFrom(
+            File.ReadAllBytes(Path.Combine(models, "ResNetPrepOnnx", "ResNetPreprocess.onnx"))).Graph.Initializer.Single(t => t.Name == "MeanImage"));
+        var data = ml.Data.LoadFromEnumerable(ResNetBenchmark.StreamTiles(rows, mean));
+        using var model = ml.Quantization().Observer(new MLNetQuant.OnnxPtq.OnnxQuantizationOptions
+        {
+            ModelPath = Path.Combine(models, "ResNet18Onnx", "ResNet18.onnx"), CalibrationRows = rows, BatchSize = 16,
+            Calibration = CalibrationMethod.Percentile, Percentile = 99.999,
+        }).Fit(data);
+        using var process = Process.GetCurrentProcess();
+        Console.WriteLine($"peak-working-set-bytes {process.PeakWorkingSet64}");
+        return 0;
+    }
+
+    public static CalibrationMemoryResult Run(string output, string command, int smallRows, int largeRows)
+    {
+        long Measure(int rows)
+        {
+            var start = new ProcessStartInfo("dotnet", $"\"{typeof(CalibrationMemory).Assembly.Location}\" --memory-probe {rows}")
+            {
+                RedirectStandardOutput = true,
+            };
+            using var child = Process.Start(start)!;
+            var text = child.StandardOutput.ReadToEnd();
+            child.WaitForExit();
+            var line = text.Split('\n').Single(l => l.StartsWith("peak-working-set-bytes", StringComparison.Ordinal));
+            return long.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        var small = Measure(smallRows);
+        var large = Measure(largeRows);
+        var result = new CalibrationMemoryResult("resnet18-calibration-memory", smallRows, small >> 20, largeRows, large >> 20,
+            Math.Round((double)large / small, 3), command);
+        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"==> ResNet-18 calibration peak memory: {small >> 20} MiB for {smallRows} rows, {large >> 20} MiB for {largeRows} rows ({result.Ratio:F2}×)");
+        return result;
     }
 }

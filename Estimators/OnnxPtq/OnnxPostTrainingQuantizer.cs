@@ -62,11 +62,15 @@ internal sealed class OnnxPostTrainingQuantizer
     /// <summary>Calibrates (unless <paramref name="weightOnly"/>) and writes the QDQ model.</summary>
     public (byte[] Onnx, QuantizationReport Report) Quantize(MLContext ml, IDataView? data, bool weightOnly)
     {
-        var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data ?? throw new ArgumentNullException(nameof(data)));
+        var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("MLNetQuant");
+        using var log = host.Start("MLNetQuant");
+        log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
+            $"ONNX {(weightOnly ? "Naive" : "Observer")}: {_targets.Count} node(s) to quantize, {FoldedBatchNorms} BatchNormalization node(s) folded.");
+        var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data ?? throw new ArgumentNullException(nameof(data)), log);
         return Rewrite(grids, weightOnly ? "Naive" : "Observer");
     }
 
-    private Dictionary<string, QParams> Calibrate(IDataView data)
+    private Dictionary<string, QParams> Calibrate(IDataView data, Microsoft.ML.Runtime.IChannel log)
     {
         var column = data.Schema.GetColumnOrNull(_options.FeatureColumnName) ?? throw new ArgumentException(
             $"The calibration data has no column '{_options.FeatureColumnName}'.");
@@ -112,8 +116,10 @@ internal sealed class OnnxPostTrainingQuantizer
                     using var values = tensor(outputs[i].GetTensorDataAsSpan<float>().ToArray(), info.Shape);
                     observers[tensors[i]].Observe(values);
                 }
-                _options.Progress?.Report(new QuantizationProgress("calibrate", 1, 1, rows / _options.BatchSize, rows, double.NaN, double.NaN,
-                    rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, false));
+                var progress = new QuantizationProgress("calibrate", 1, 1, (rows + _options.BatchSize - 1) / _options.BatchSize, rows,
+                    double.NaN, double.NaN, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, count < _options.BatchSize);
+                _options.Progress?.Report(progress);
+                log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{progress} ({tensors.Count} tensors observed)");
                 if (count < _options.BatchSize) break;
             }
             if (rows == 0) throw new InvalidOperationException("The calibration data has no rows.");
