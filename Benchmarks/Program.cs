@@ -68,7 +68,7 @@ Console.WriteLine($"-- float: {o.FloatEpochs} epochs");
 var floatOptions = Options(new FloatTrainingOptions { ModelFactory = FashionNets.Cnn }, o.FloatEpochs, 0.01);
 var floatRun = QuantizationRunner.Run(ml, floatOptions, train);
 var floatAccuracy = Accuracy(floatRun);
-Record("float", "Float", "32", floatRun, "itself", floatAccuracy, 0, "reference recipe", floatAccuracy);
+if (o.Only.Count == 0) Record("float", "Float", "32", floatRun, "itself", floatAccuracy, 0, "reference recipe", floatAccuracy);
 var onnx = new OnnxBenchmark(ml, test, o.Output, command, o.Threads) { FloatOnnx = MLNetQuant.Export.OnnxExport.ToOnnx(floatRun, floatOptions) };
 if (o.Runs("onnx")) onnx.Check("float", floatRun, floatOptions);
 byte[]? int8Onnx = null;
@@ -210,6 +210,12 @@ if (o.Runs("onnx") && int8Onnx is not null)
     onnx.Latency(onnx.FloatOnnx!, int8Onnx, rounds: 3);
 }
 
+if (o.Runs("fashion-onnx"))
+{
+    Console.WriteLine("-- post-training quantization of the PyTorch-exported Fashion models (../shared/models)");
+    FashionOnnxPtqBenchmark.Run(ml, train, test, o.Output, command);
+}
+
 if (o.Runs("resnet"))
 {
     Console.WriteLine("-- ResNet-18 post-training quantization (Observer, percentile calibration)");
@@ -226,7 +232,8 @@ var table = new List<string>
 foreach (var r in results)
     table.Add($"| {r.Name} | {r.Algorithm} | {r.Bits} | {r.Accuracy:F2} | {r.Baseline} | {r.BaselineAccuracy:F2} | " +
         $"{(r.Name.StartsWith("timing", StringComparison.Ordinal) ? "ratio <= 1.3" : $">= {r.Target:F2}")} | {(r.Met ? "yes" : "**no**")} | {r.SecondsPerEpoch:F1} | {r.Epochs} |");
-File.WriteAllLines(Path.Combine(o.Output, "table.md"), table.Prepend($"Command: `{command}` ({trainRows} training / {testRows} test rows, {o.Threads} threads, {clock.Elapsed.TotalMinutes:F0} min)").Prepend(""));
+// A partial run (--only) writes its JSON files but leaves the full run's tables alone.
+if (o.Only.Count == 0) File.WriteAllLines(Path.Combine(o.Output, "table.md"), table.Prepend($"Command: `{command}` ({trainRows} training / {testRows} test rows, {o.Threads} threads, {clock.Elapsed.TotalMinutes:F0} min)").Prepend(""));
 if (onnx.Equivalence.Count > 0)
 {
     var onnxTable = new List<string>
@@ -235,7 +242,7 @@ if (onnx.Equivalence.Count > 0)
         "|---|---|---|---|---|---|---|---|",
     };
     onnxTable.AddRange(onnx.Equivalence.Select(e => $"| {e.Name} | {e.Algorithm} | {e.ZipReloadAccuracy:F2} | {e.TorchSharpAccuracy:F2} | {e.ArgmaxAgreement:F2} | {e.MaxAbsDeltaProbability:G3} | {e.OnnxBytes / 1024.0:F0} | {e.SizeRatio:P1} |"));
-    File.WriteAllLines(Path.Combine(o.Output, "onnx-table.md"), onnxTable);
+    if (o.Only.Count == 0) File.WriteAllLines(Path.Combine(o.Output, "onnx-table.md"), onnxTable);
     Console.WriteLine(string.Join(Environment.NewLine, onnxTable));
 }
 Console.WriteLine(string.Join(Environment.NewLine, table));
