@@ -18,6 +18,12 @@ namespace MLNetQuant;
 public sealed record QuantizedTensorReport(string Layer, string OpType, QuantType Tensor, int Bits, QuantScheme Scheme,
     QuantDtype Dtype, float[] Scales, long[] ZeroPoints);
 
+/// <summary>How far one quantized node's output moved from the float model's, on a few calibration rows.</summary>
+/// <param name="Node">The ONNX node (or layer) name.</param>
+/// <param name="OpType">Its op type.</param>
+/// <param name="SqnrDb">Signal-to-quantization-noise ratio in dB, 10·log10(Σx² / Σ(x − x̂)²): lower is worse.</param>
+public sealed record LayerError(string Node, string OpType, double SqnrDb);
+
 /// <summary>The per-layer quantization report MLNetQuant writes into the ONNX model's metadata_props (key
 /// <see cref="MetadataKey"/>, JSON), so it survives saving in the ML.NET .zip and loading in production.</summary>
 /// <param name="FormatVersion">Version of this JSON layout.</param>
@@ -25,6 +31,10 @@ public sealed record QuantizedTensorReport(string Layer, string OpType, QuantTyp
 /// <param name="Tensors">Every quantized tensor, in graph order.</param>
 public sealed record QuantizationReport(int FormatVersion, string Algorithm, IReadOnlyList<QuantizedTensorReport> Tensors)
 {
+    /// <summary>Post-training quantization of ONNX models: each quantized node's output error against the float model,
+    /// worst first (exclude the worst nodes if accuracy drops). Null when not measured.</summary>
+    public IReadOnlyList<LayerError>? LayerErrors { get; init; }
+
     /// <summary>The metadata_props key holding the report.</summary>
     public const string MetadataKey = "mlnetquant.report";
 

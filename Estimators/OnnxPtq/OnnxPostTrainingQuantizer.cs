@@ -67,7 +67,69 @@ internal sealed class OnnxPostTrainingQuantizer
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
             $"ONNX {(weightOnly ? "Naive" : "Observer")}: {_targets.Count} node(s) to quantize, {FoldedBatchNorms} BatchNormalization node(s) folded.");
         var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data ?? throw new ArgumentNullException(nameof(data)), log);
-        return Rewrite(grids, weightOnly ? "Naive" : "Observer");
+        var (onnx, report, fed) = Rewrite(grids, weightOnly ? "Naive" : "Observer");
+        if (weightOnly || data is null || _options.ErrorReportRows == 0) return (onnx, report);
+        var errors = LayerErrors(onnx, fed, data);
+        foreach (var worst in errors.Take(3))
+            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"quantization error: {worst.Node} ({worst.OpType}) SQNR {worst.SqnrDb:F1} dB");
+        report = report with { LayerErrors = errors };
+        var model = ModelProto.Parser.ParseFrom(onnx);
+        model.MetadataProps.Single(p => p.Key == QuantizationReport.MetadataKey).Value = report.ToJson();
+        return (Google.Protobuf.MessageExtensions.ToByteArray(model), report);
+    }
+
+    // SQNR of the quantized activations each node consumes (float model's tensor against the dequantized one the QDQ
+    // model feeds it, which carries the error of every layer before), on the first ErrorReportRows rows.
+    private List<LayerError> LayerErrors(byte[] quantized, Dictionary<string, List<(string Original, string Fed)>> fed, IDataView data)
+    {
+        var pairs = fed.SelectMany(f => f.Value.Select(v => (Node: f.Key, v.Original, v.Fed))).ToList();
+        var outputs = pairs.Select(p => p.Original).Distinct().ToList();
+        var fedNames = pairs.Select(p => p.Fed).Distinct().ToList();
+        var floatProbe = _model.Clone();
+        foreach (var name in outputs.Where(t => floatProbe.Graph.Output.All(o => o.Name != t)))
+            floatProbe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+        var quantizedProbe = ModelProto.Parser.ParseFrom(quantized);
+        foreach (var name in fedNames.Where(t => quantizedProbe.Graph.Output.All(o => o.Name != t)))
+            quantizedProbe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+
+        var column = data.Schema[_options.FeatureColumnName];
+        var rows = new List<float>();
+        using (var cursor = data.GetRowCursor(new[] { column }))
+        {
+            var getter = cursor.GetGetter<VBuffer<float>>(column);
+            VBuffer<float> row = default;
+            for (var i = 0; i < _options.ErrorReportRows && cursor.MoveNext(); i++)
+            {
+                getter(ref row);
+                rows.AddRange(row.DenseValues());
+            }
+        }
+        var count = rows.Count / (int)FeatureSize;
+        if (count == 0) return new List<LayerError>();
+        using var floatSession = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(floatProbe));
+        using var quantizedSession = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(quantizedProbe));
+        var batch = rows.ToArray();
+        using var floatInput = OrtValue.CreateTensorValueFromMemory(batch, new[] { (long)count }.Concat(_inputShape).ToArray());
+        using var quantizedInput = OrtValue.CreateTensorValueFromMemory(batch, new[] { (long)count, FeatureSize });
+        using var floatOutputs = floatSession.Run(new RunOptions(), new[] { _input.Name }, new[] { floatInput }, outputs);
+        using var quantizedOutputs = quantizedSession.Run(new RunOptions(), new[] { _options.FeatureColumnName }, new[] { quantizedInput }, fedNames);
+        var errors = new List<LayerError>();
+        foreach (var node in _targets.Where(n => fed.ContainsKey(n.Name)))
+        {
+            double signal = 0, noise = 0;
+            foreach (var (_, original, fedName) in pairs.Where(p => p.Node == node.Name))
+            {
+                var x = floatOutputs[outputs.IndexOf(original)].GetTensorDataAsSpan<float>();
+                var y = quantizedOutputs[fedNames.IndexOf(fedName)].GetTensorDataAsSpan<float>();
+                for (var k = 0; k < x.Length; k++)
+                {
+                    signal += (double)x[k] * x[k];
+                    noise += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+                }
+            }
+            errors.Add(new LayerError(node.Name, node.OpType, Math.Round(10 * Math.Log10((signal + 1e-30) / (noise + 1e-30)), 2)));
+        }
+        return errors.OrderBy(e => e.SqnrDb).ToList();
     }
 
     private Dictionary<string, QParams> Calibrate(IDataView data, Microsoft.ML.Runtime.IChannel log)
@@ -131,13 +193,19 @@ internal sealed class OnnxPostTrainingQuantizer
         }
     }
 
-    private (byte[], QuantizationReport) Rewrite(Dictionary<string, QParams> grids, string algorithm)
+    private (byte[], QuantizationReport, Dictionary<string, List<(string Original, string Fed)>>) Rewrite(Dictionary<string, QParams> grids, string algorithm)
     {
         var onnx = new OnnxGraphBuilder();
         var qdq = new QdqEmitter(onnx);
         var report = new List<QuantizedTensorReport>();
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         var gridOf = new Dictionary<string, QParams>(StringComparer.Ordinal);
+        var fed = new Dictionary<string, List<(string Original, string Fed)>>(StringComparer.Ordinal);
+        void Fed(NodeProto node, int input, string name)
+        {
+            if (!fed.TryGetValue(node.Name, out var list)) fed[node.Name] = list = new List<(string, string)>();
+            list.Add((node.Input[input], name));
+        }
         string Map(string name) => name.Length == 0 ? name : names.TryGetValue(name, out var mapped) ? mapped : name;
 
         var features = onnx.Input(_options.FeatureColumnName, FeatureSize);
@@ -163,6 +231,7 @@ internal sealed class OnnxPostTrainingQuantizer
                     if (!gridOf.TryGetValue(inputs[i], out var current) || !ReferenceEquals(current, grid))
                         inputs[i] = qdq.QuantizeDequantize(inputs[i], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
                             grid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.input{i}");
+                    Fed(node, i, inputs[i]);
                     report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
                         grid.ScaleValues(), grid.ZeroPointValues()));
                 }
@@ -176,6 +245,7 @@ internal sealed class OnnxPostTrainingQuantizer
                     if (!gridOf.TryGetValue(inputs[0], out var current) || !ReferenceEquals(current, grid))
                         inputs[0] = qdq.QuantizeDequantize(inputs[0], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
                             grid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.input");
+                    Fed(node, 0, inputs[0]);
                     report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
                         grid.ScaleValues(), grid.ZeroPointValues()));
                 }
@@ -204,7 +274,7 @@ internal sealed class OnnxPostTrainingQuantizer
         var dims = first.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
         onnx.Output(_options.ScoreColumnName, Map(first.Name), OnnxGraphBuilder.ElementType.Float, dims);
         var result = new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, report);
-        return (onnx.Build(13, new Dictionary<string, string> { [QuantizationReport.MetadataKey] = result.ToJson() }), result);
+        return (onnx.Build(13, new Dictionary<string, string> { [QuantizationReport.MetadataKey] = result.ToJson() }), result, fed);
     }
 
     // The tensors on the grid-preserving chain (Relu, MaxPool, Flatten, Reshape, Identity) that leads to a quantized

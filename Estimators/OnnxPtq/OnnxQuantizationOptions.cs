@@ -28,6 +28,10 @@ public sealed class OnnxQuantizationOptions
     /// stream.</summary>
     public int CalibrationRows { get; set; } = 1_000;
 
+    /// <summary>Rows (the first ones) on which each quantized node's output is compared with the float model's for the
+    /// per-layer error report (<see cref="QuantizationReport.LayerErrors"/>); 0 skips it.</summary>
+    public int ErrorReportRows { get; set; } = 32;
+
     /// <summary>Rows per ONNX Runtime calibration batch.</summary>
     public int BatchSize { get; set; } = 64;
 
@@ -58,6 +62,7 @@ public sealed class OnnxQuantizationOptions
         if (!Enum.IsDefined(Calibration)) throw new ArgumentOutOfRangeException(nameof(Calibration), Calibration, "Unknown calibration method.");
         if (!(Percentile > 0 && Percentile <= 100)) throw new ArgumentOutOfRangeException(nameof(Percentile), Percentile, "Percentile must be in (0, 100].");
         if (CalibrationRows < 0) throw new ArgumentOutOfRangeException(nameof(CalibrationRows), CalibrationRows, "CalibrationRows must be >= 0.");
+        if (ErrorReportRows < 0) throw new ArgumentOutOfRangeException(nameof(ErrorReportRows), ErrorReportRows, "ErrorReportRows must be >= 0.");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
         var unsupported = OpTypes.Where(o => o is not ("Conv" or "Gemm" or "MatMul" or "Add")).ToArray();

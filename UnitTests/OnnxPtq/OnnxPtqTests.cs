@@ -94,6 +94,20 @@ public sealed class OnnxPtqTests
     }
 
     [TestMethod]
+    public void LayerErrorReport_ListsEveryQuantizedNode_WorstFirst_AndTravelsInTheModel()
+    {
+        var ml = new MLContext(seed: 1);
+        var (calibration, _, _) = FashionData.Load(ml, train: true, 300);
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx") }).Fit(calibration);
+        var errors = QuantizationReport.FromOnnx(model.GetOnnxBytes()).LayerErrors!;
+        TestContext.WriteLine(string.Join("\n", errors.Select(e => $"{e.Node} {e.OpType} {e.SqnrDb} dB")));
+        Assert.HasCount(4, errors, "two Conv and two Gemm nodes");
+        CollectionAssert.AreEqual(errors.OrderBy(e => e.SqnrDb).ToArray(), errors.ToArray(), "worst first");
+        Assert.IsTrue(errors.All(e => e.SqnrDb > 15), "8-bit quantization keeps every layer's output well above the noise");
+        Assert.IsLessThan(60, errors[0].SqnrDb, "and the measurement is not trivially infinite");
+    }
+
+    [TestMethod]
     public void Naive_RoundsWeightsOnly_WithoutReadingData()
     {
         var ml = new MLContext(seed: 1);
