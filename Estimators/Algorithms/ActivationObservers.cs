@@ -18,6 +18,7 @@ internal static class ActivationObservers
             $"{method} calibration is per tensor; use a per-tensor scheme, or MinMax / MovingAverageMinMax."),
         CalibrationMethod.Histogram => new HistogramObserver(spec),
         CalibrationMethod.Percentile => new PercentileObserver(spec, percentile),
+        CalibrationMethod.Entropy => new EntropyObserver(spec),
         _ => throw new ArgumentOutOfRangeException(nameof(method), method, "Unknown calibration method."),
     };
 }

@@ -14,6 +14,10 @@ public enum CalibrationMethod
     /// HistogramObserver; NNI's choice for activations).</summary>
     Histogram,
 
+    /// <summary>The upper bound whose quantized histogram keeps the most information (smallest KL divergence;
+    /// TensorRT's entropy calibration, as in ONNX Runtime's calibrator).</summary>
+    Entropy,
+
     /// <summary>The range that keeps the central p % of the values of a streamed histogram (ObserverOptions.Percentile).</summary>
     Percentile,
 }

@@ -54,6 +54,7 @@ public sealed class OnnxPtqTests
     [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.MinMax)]
     [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.MovingAverageMinMax)]
     [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.Percentile)]
+    [DataRow("fashion_cnn_fp32.onnx", CalibrationMethod.Entropy)]
     [DataRow("fashion_mlp_fp32.onnx", CalibrationMethod.Histogram)]
     public void Observer_QuantizesAForeignModel_CloseToItsFloatAccuracy(string file, CalibrationMethod method)
     {
