@@ -108,6 +108,48 @@ public sealed class OnnxPtqTests
         Assert.IsLessThan(60, errors[0].SqnrDb, "and the measurement is not trivially infinite");
     }
 
+    private sealed class ImageRow
+    {
+        [Microsoft.ML.Data.VectorType(3 * 224 * 224)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    [TestMethod]
+    public void ResNet18_FromTheFeaturizerPackage_IsPreparedQuantizedAndFullyFused()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
+        Assert.IsTrue(File.Exists(path), $"{path}: the Microsoft.ML.DnnImageFeaturizer.ResNet18 package copies it there");
+        var ml = new MLContext(seed: 1);
+        var random = new Random(3);
+        var rows = Enumerable.Range(0, 8).Select(_ => new ImageRow
+        {
+            Features = Enumerable.Range(0, 3 * 224 * 224).Select(_ => (float)(random.NextDouble() * 255 - 120)).ToArray(),
+        });
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = path, CalibrationRows = 8, BatchSize = 4, ErrorReportRows = 4 })
+            .Fit(ml.Data.LoadFromEnumerable(rows));
+        var graph = ModelProto.Parser.ParseFrom(model.GetOnnxBytes());
+        Assert.IsFalse(graph.Graph.Node.Any(n => n.OpType == "BatchNormalization"), "all 22 BatchNormalization nodes folded");
+        Assert.AreEqual(13, graph.OpsetImport.Single().Version, "opset 8 lifted to 13");
+        Assert.AreEqual("N", graph.Graph.Input[0].Type.TensorType.Shape.Dim[0].DimParam, "batch made symbolic");
+
+        var optimized = Path.Combine(Path.GetTempPath(), $"mlnetquant-resnet-opt-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
+            using (new InferenceSession(model.GetOnnxBytes(), options)) { }
+            var ops = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.Select(n => n.OpType).ToList();
+            TestContext.WriteLine(string.Join(", ", ops.GroupBy(o => o).Select(g => $"{g.Key}×{g.Count()}")));
+            Assert.AreEqual(22, ops.Count(o => o == "QLinearConv"), "all 22 convs run as integer kernels");
+            Assert.AreEqual(8, ops.Count(o => o == "QLinearAdd"),
+                "8 of the 9 residual sums too (the last one's output feeds the float pooling head, so it stays float)");
+            Assert.IsFalse(ops.Contains("Conv"), "no float Conv left");
+        }
+        finally
+        {
+            File.Delete(optimized);
+        }
+    }
+
     [TestMethod]
     public void Naive_RoundsWeightsOnly_WithoutReadingData()
     {
