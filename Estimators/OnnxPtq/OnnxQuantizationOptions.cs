@@ -35,8 +35,9 @@ public sealed class OnnxQuantizationOptions
     /// <summary>Rows per ONNX Runtime calibration batch.</summary>
     public int BatchSize { get; set; } = 64;
 
-    /// <summary>ONNX op types to quantize: Conv, Gemm and MatMul (constant weight and data input), Add (both inputs;
-    /// residual sums, which ONNX Runtime then runs as QLinearAdd).</summary>
+    /// <summary>ONNX op types to quantize: Conv, Gemm and MatMul (constant weight and data input); Add (both inputs;
+    /// residual sums, which ONNX Runtime then runs as QLinearAdd); optionally Mul, Concat, AveragePool and
+    /// GlobalAveragePool (their data inputs; ORT fuses them into QLinear* kernels when a QuantizeLinear follows).</summary>
     public IList<string> OpTypes { get; set; } = new List<string> { "Conv", "Gemm", "MatMul", "Add" };
 
     /// <summary>Node names left in float.</summary>
@@ -65,10 +66,12 @@ public sealed class OnnxQuantizationOptions
         if (ErrorReportRows < 0) throw new ArgumentOutOfRangeException(nameof(ErrorReportRows), ErrorReportRows, "ErrorReportRows must be >= 0.");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
-        var unsupported = OpTypes.Where(o => o is not ("Conv" or "Gemm" or "MatMul" or "Add")).ToArray();
+        var unsupported = OpTypes.Where(o => !SupportedOpTypes.Contains(o)).ToArray();
         if (unsupported.Length > 0)
-            throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported yet; use Conv, Gemm, MatMul, Add.", nameof(OpTypes));
+            throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported; use {string.Join(", ", SupportedOpTypes)}.", nameof(OpTypes));
     }
+
+    internal static readonly string[] SupportedOpTypes = { "Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "AveragePool", "GlobalAveragePool" };
 
     internal byte[] LoadModel() => ModelBytes ?? File.ReadAllBytes(ModelPath!);
 }

@@ -150,6 +150,48 @@ public sealed class OnnxPtqTests
         }
     }
 
+    private sealed class SmallRow
+    {
+        [Microsoft.ML.Data.VectorType(32)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+    }
+
+    [TestMethod]
+    public void MulConcatAndPooling_CanBeQuantizedToo()
+    {
+        // A small float model written with the project's own ONNX builder: Conv → Relu → (Relu·Relu, Concat) → GlobalAveragePool.
+        var builder = new MLNetQuant.Onnx.OnnxGraphBuilder();
+        var x = builder.Input("x", 2, 4, 4);
+        var random = new Random(5);
+        var weight = builder.Initializer("w", Enumerable.Range(0, 6).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray(), 3, 2, 1, 1);
+        var relu = builder.Node("Relu", "relu", new[] { builder.Node("Conv", "conv", new[] { x, weight }) });
+        var product = builder.Node("Mul", "mul", new[] { relu, relu });
+        var joined = builder.Node("Concat", "concat", new[] { relu, product }, new Dictionary<string, object> { ["axis"] = 1L });
+        var pooled = builder.Node("GlobalAveragePool", "pool", new[] { joined });
+        builder.Output("out", builder.Node("Flatten", "flatten", new[] { pooled }), MLNetQuant.Onnx.OnnxGraphBuilder.ElementType.Float, 6);
+        var floatModel = builder.Build(13, new Dictionary<string, string>());
+
+        var ml = new MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 64).Select(_ => new SmallRow { Features = Enumerable.Range(0, 32).Select(_ => (float)random.NextDouble()).ToArray() }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions
+        {
+            ModelBytes = floatModel, OpTypes = { "Mul", "Concat", "GlobalAveragePool" }, Calibration = CalibrationMethod.MinMax,
+        }).Fit(data);
+        CollectionAssert.AreEquivalent(new[] { "Conv", "Mul", "Concat", "GlobalAveragePool" },
+            model.Report.Tensors.Select(t => t.OpType).Distinct().ToArray(), "the optional ops are quantized with the default ones");
+
+        using var session = new InferenceSession(floatModel);
+        var flat = rows.SelectMany(r => r.Features).ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(flat, new long[] { rows.Length, 2, 4, 4 });
+        using var outputs = session.Run(new RunOptions(), new[] { "x" }, new[] { input }, new[] { "out" });
+        var expected = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        var actual = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(data), false).SelectMany(r => r.Score).ToArray();
+        var dot = expected.Zip(actual).Sum(p => (double)p.First * p.Second);
+        var cosine = dot / Math.Sqrt(expected.Sum(v => (double)v * v) * actual.Sum(v => (double)v * v));
+        Assert.IsGreaterThan(0.999, cosine, "8-bit quantization of every op keeps the output");
+    }
+
     [TestMethod]
     public void Naive_RoundsWeightsOnly_WithoutReadingData()
     {
