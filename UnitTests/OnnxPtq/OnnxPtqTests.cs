@@ -205,6 +205,22 @@ public sealed class OnnxPtqTests
     }
 
     [TestMethod]
+    public void ExcludedNodes_StayFloat()
+    {
+        var ml = new MLContext(seed: 1);
+        var (calibration, _, _) = FashionData.Load(ml, train: true, 100);
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions
+        {
+            ModelPath = Model("fashion_cnn_fp32.onnx"), ExcludedNodes = { "/conv1/Conv" },
+        }).Fit(calibration);
+        var layers = model.Report.Tensors.Select(t => t.Layer).Distinct().ToArray();
+        CollectionAssert.DoesNotContain(layers, "/conv1/Conv");
+        CollectionAssert.Contains(layers, "/conv2/Conv");
+        var graph = ModelProto.Parser.ParseFrom(model.GetOnnxBytes()).Graph;
+        Assert.IsTrue(graph.Initializer.Any(t => t.DataType == 1 && t.Dims.SequenceEqual(new long[] { 16, 1, 5, 5 })), "conv1 keeps its float weight");
+    }
+
+    [TestMethod]
     public void BadInput_IsNamed()
     {
         var ml = new MLContext(seed: 1);
