@@ -19,7 +19,7 @@ internal static class MovingAverage
     public static void Step(Tensor running, Tensor batch, double averagingConstant)
     {
         using var delta = batch.sub(running);
-        using var scaled = delta.mul((float)averagingConstant);
-        running.add_(scaled);
+        using var scaled = delta.mul(CachedScalars.Of((float)averagingConstant));
+        running.add_(scaled, CachedScalars.One);
     }
 }

@@ -99,8 +99,11 @@ public sealed class StreamingHistogram
             return result;
         }
         // Bin index in float64 so that values at Max land in the last bin and rounding cannot misplace edge values.
-        var index = flat.to_type(ScalarType.Float64).sub(Min).mul(Bins / width).floor()
-            .clamp(0, Bins - 1).to_type(ScalarType.Int64);
+        // Explicit scalars, disposed after use: an implicit temporary could be finalized during the native call.
+        using var origin = Min.ToScalar();
+        using var perUnit = (Bins / width).ToScalar();
+        var index = flat.to_type(ScalarType.Float64).sub(origin).mul(perUnit).floor()
+            .clamp(CachedScalars.Of(0), CachedScalars.Of(Bins - 1)).to_type(ScalarType.Int64);
         var counts = index.bincount(null, Bins).cpu().to_type(ScalarType.Float64).data<double>().ToArray();
         Array.Copy(counts, result, Bins);
         return result;
