@@ -4,11 +4,10 @@
 //   dotnet run --project Samples/ModelBuilderStyle -c Release                 # 10,000 rows, 2 epochs
 //   dotnet run --project Samples/ModelBuilderStyle -c Release -- --train 60000 --epochs 3
 using System.Globalization;
+using MLNetQuant.Samples.Shared;
 using MLNetQuant.Samples.ModelBuilderStyle;
 
-int Arg(string name, int fallback) =>
-    Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
-        ? v : Array.IndexOf(args, name) >= 0 ? throw new ArgumentException($"{name} needs a positive number.") : fallback;
+int Arg(string name, int fallback) => SampleArguments.PositiveInt(args, name, fallback);
 
 int trainRows, testRows, epochs;
 try

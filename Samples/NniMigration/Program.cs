@@ -11,9 +11,7 @@ using MLNetQuant.Samples.NniMigration;
 using MLNetQuant.Samples.Shared;
 using MLNetQuant.Training;
 
-int Arg(string name, int fallback) =>
-    Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
-        ? v : Array.IndexOf(args, name) >= 0 ? throw new ArgumentException($"{name} needs a positive number.") : fallback;
+int Arg(string name, int fallback) => SampleArguments.PositiveInt(args, name, fallback);
 int trainRows, testRows, epochs;
 try
 {
