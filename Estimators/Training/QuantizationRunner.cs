@@ -53,8 +53,8 @@ public static class QuantizationRunner
         var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
             warning => log.Warning(MessageSensitivity.None, warning));
         model.to(device);
-        var outputs = OutputSize(model, options.InputShape, device);
-        ThrowIfNoChannelAxis(model, plans, options.InputShape, device);
+        var (outputs, ranks) = Probe(model, options.InputShape, device);
+        ThrowIfNoChannelAxis(plans, ranks);
         var network = new QuantizedNetwork(model, plans, algorithm, device);
         log.Info(MessageSensitivity.None,
             $"{algorithm.Rules.Algorithm}: {plans.Count} quantized layer(s) on {device.type}, {outputs} output(s).");
@@ -102,7 +102,7 @@ public static class QuantizationRunner
         ArgumentNullException.ThrowIfNull(options);
         var batches = DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape,
             "evaluation data");
-        if (batches.IsClassification) batches.Classes = OutputSize(run.Network.Model, options.InputShape, run.Device);
+        if (batches.IsClassification) batches.Classes = run.Outputs;
         var host = ((IHostEnvironment)ml).Register(LogName);
         using var log = host.Start(LogName);
         return new NetworkTrainer(ml, log, options, batches, run.Device).Evaluate(run.Network, data, options.BatchSize);
@@ -110,22 +110,27 @@ public static class QuantizationRunner
 
     /// <summary>The output size of <paramref name="model"/> for one example, probed on the device its parameters are on.</summary>
     internal static long OutputSize(nn.Module<Tensor, Tensor> model, long[] inputShape) =>
-        OutputSize(model, inputShape, model.parameters().FirstOrDefault()?.device ?? CPU);
+        Probe(model, inputShape, model.parameters().FirstOrDefault()?.device ?? CPU).Outputs;
 
-    private static long OutputSize(nn.Module<Tensor, Tensor> model, long[] inputShape, Device device)
+    // One float forward of a zero example (NNI records shapes with a dummy input too): the output size, and the rank of
+    // every leaf's input and output, so bad shapes fail before training rather than inside the first step.
+    private static (long Outputs, Dictionary<string, (long Input, long Output)> Ranks) Probe(nn.Module<Tensor, Tensor> model,
+        long[] inputShape, Device device)
     {
+        var ranks = new Dictionary<string, (long Input, long Output)>(StringComparer.Ordinal);
         var wasTraining = model.training;
         model.eval();
         try
         {
             using var _ = no_grad();
-            using var probe = zeros(Prepend(1, inputShape), device: device);
-            using var output = ModuleWalker.Run(model, probe);
+            using var scope = NewDisposeScope();
+            var output = ModuleWalker.Run(model, zeros(Prepend(1, inputShape), device: device),
+                visit: (name, x, y) => ranks[name] = (x.dim(), y.dim()));
             if (output.dim() > 2 || output.shape[0] != 1)
                 throw new ArgumentException(
                     $"The model maps [1, {string.Join(", ", inputShape)}] to [{string.Join(", ", output.shape)}]; it must " +
                     "return [batch, outputs] (or [batch]).");
-            return output.dim() == 2 ? output.shape[1] : 1;
+            return (output.dim() == 2 ? output.shape[1] : 1, ranks);
         }
         catch (Exception e) when (e is not ArgumentException)
         {
@@ -138,18 +143,9 @@ public static class QuantizationRunner
         }
     }
 
-    // NNI records shapes with a dummy input; so do we, to refuse per-channel grids on tensors without that axis before
-    // training rather than failing inside the first step.
-    private static void ThrowIfNoChannelAxis(nn.Module<Tensor, Tensor> model, IReadOnlyList<LayerQuantPlan> plans,
-        long[] inputShape, Device device)
+    // Per-channel grids need the channel axis on the tensor they quantize.
+    private static void ThrowIfNoChannelAxis(IReadOnlyList<LayerQuantPlan> plans, Dictionary<string, (long Input, long Output)> ranks)
     {
-        var ranks = new Dictionary<string, (long Input, long Output)>(StringComparer.Ordinal);
-        var wasTraining = model.training;
-        model.eval();
-        using (no_grad())
-        using (var scope = NewDisposeScope())
-            ModuleWalker.Run(model, zeros(Prepend(2, inputShape), device: device), visit: (name, x, y) => ranks[name] = (x.dim(), y.dim()));
-        if (wasTraining) model.train();
         foreach (var plan in plans)
             foreach (var (type, spec) in plan.Specs)
             {
