@@ -86,11 +86,9 @@ internal sealed class OnnxPostTrainingQuantizer
         var outputs = pairs.Select(p => p.Original).Distinct().ToList();
         var fedNames = pairs.Select(p => p.Fed).Distinct().ToList();
         var floatProbe = _model.Clone();
-        foreach (var name in outputs.Where(t => floatProbe.Graph.Output.All(o => o.Name != t)))
-            floatProbe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+        ExposeOutputs(floatProbe, outputs);
         var quantizedProbe = ModelProto.Parser.ParseFrom(quantized);
-        foreach (var name in fedNames.Where(t => quantizedProbe.Graph.Output.All(o => o.Name != t)))
-            quantizedProbe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+        ExposeOutputs(quantizedProbe, fedNames);
 
         var column = data.Schema[_options.FeatureColumnName];
         var rows = new List<float>();
@@ -143,8 +141,7 @@ internal sealed class OnnxPostTrainingQuantizer
         // The calibration model also returns each quantized node's activation input.
         var probe = _model.Clone();
         var tensors = _targets.SelectMany(ActivationInputs).Distinct().ToList();
-        foreach (var name in tensors.Where(t => probe.Graph.Output.All(o => o.Name != t)))
-            probe.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+        ExposeOutputs(probe, tensors);
         var spec = _options.SymmetricActivations
             ? new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric)
             : QuantSpec.UInt8PerTensorAffineActivations;
@@ -193,6 +190,13 @@ internal sealed class OnnxPostTrainingQuantizer
         }
     }
 
+    // Makes intermediate float tensors graph outputs, so ONNX Runtime returns them.
+    private static void ExposeOutputs(ModelProto model, IEnumerable<string> tensors)
+    {
+        foreach (var name in tensors.Where(t => model.Graph.Output.All(o => o.Name != t)))
+            model.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+    }
+
     private (byte[], QuantizationReport, Dictionary<string, List<(string Original, string Fed)>>) Rewrite(Dictionary<string, QParams> grids, string algorithm)
     {
         var onnx = new OnnxGraphBuilder();
@@ -223,32 +227,24 @@ internal sealed class OnnxPostTrainingQuantizer
             if (node.Output.Count > 1 && node.Output.Skip(1).Any(o => o.Length > 0 && _model.Graph.Node.Any(n => n.Input.Contains(o))))
                 throw new NotSupportedException($"Node '{node.Name}' ({node.OpType}) has several used outputs.");
             var inputs = node.Input.Select(Map).ToList();
-            if (targets.Contains(node) && !IsWeighted(node))
+            if (targets.Contains(node))
             {
+                // Every observed activation input gets its grid (one for Conv/Gemm/MatMul, all data inputs otherwise),
+                // unless it already arrives dequantized on that grid through the propagation below.
                 for (var i = 0; i < node.Input.Count; i++)
                 {
                     if (!grids.TryGetValue(node.Input[i], out var grid)) continue;
                     if (!gridOf.TryGetValue(inputs[i], out var current) || !ReferenceEquals(current, grid))
                         inputs[i] = qdq.QuantizeDequantize(inputs[i], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
-                            grid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.input{i}");
+                            grid.Spec.Dtype == QuantDtype.Int, IsWeighted(node) ? $"{node.Name}.input" : $"{node.Name}.input{i}");
                     Fed(node, i, inputs[i]);
                     report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
                         grid.ScaleValues(), grid.ZeroPointValues()));
                 }
             }
-            else if (targets.Contains(node))
+            if (targets.Contains(node) && IsWeighted(node))
             {
-                QParams? inputGrid = null;
-                if (grids.TryGetValue(node.Input[0], out var grid))
-                {
-                    inputGrid = grid;
-                    if (!gridOf.TryGetValue(inputs[0], out var current) || !ReferenceEquals(current, grid))
-                        inputs[0] = qdq.QuantizeDequantize(inputs[0], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
-                            grid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.input");
-                    Fed(node, 0, inputs[0]);
-                    report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
-                        grid.ScaleValues(), grid.ZeroPointValues()));
-                }
+                var inputGrid = grids.GetValueOrDefault(node.Input[0]);
                 var (weightName, weightScales) = QuantizeWeight(node, qdq, report);
                 inputs[1] = weightName;
                 if (node.Input.Count > 2 && node.Input[2].Length > 0)
