@@ -63,8 +63,8 @@ internal sealed class QdqExporter
         return new ExportedModel(bytes, report);
     }
 
-    /// <summary>The ONNX output holding each row's arg-max class index (int64), which the transformer turns into the
-    /// PredictedLabel key column.</summary>
+    /// <summary>The ONNX output holding each row's arg-max class index (int64), for ONNX Runtime users; ML.NET's
+    /// OnnxTransformer can only surface it as a 1-slot vector, so the transformer does not map it.</summary>
     public const string PredictedIndexColumn = "PredictedLabelIndex";
 
     /// <summary>A tensor in the graph, with the quantization parameters it was last dequantized with (if any).</summary>
@@ -299,7 +299,6 @@ internal sealed class QdqExporter
 
     private static QuantizedTensorReport Describe(QuantizedLayer layer, QuantType type, QParams grid) =>
         new(layer.Name, layer.OpType, type, layer.SpecOf(type).Bits, grid.Spec.Scheme, grid.Spec.Dtype, grid.ScaleValues(), grid.ZeroPointValues());
-
 
     private string BatchNormalization(BatchNorm bn, string name, string input)
     {
