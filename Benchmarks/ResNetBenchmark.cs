@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.Samples.Shared;
@@ -19,25 +18,16 @@ internal sealed record ResNetResult(string Name, int CalibrationRows, int Evalua
 
 internal static class ResNetBenchmark
 {
-    private const int Side = 224;
-    private const int Size = 3 * Side * Side;
-
-    internal sealed class ImageRow
-    {
-        [VectorType(Size)]
-        public float[] Features { get; set; } = Array.Empty<float>();
-    }
+    private const int Side = ResNetTiles.Side;
+    private const int Size = ResNetTiles.Size;
 
     public static ResNetResult Run(string output, string command, int threads, int calibrationRows, int evaluationRows)
     {
-        var models = Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
-        var modelPath = Path.Combine(models, "ResNet18Onnx", "ResNet18.onnx");
-        var mean = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(models, "ResNetPrepOnnx", "ResNetPreprocess.onnx")))
-            .Graph.Initializer.Single(t => t.Name == "MeanImage");
-        var meanImage = MLNetQuant.Onnx.OnnxGraphBuilder.Floats(mean);
+        var modelPath = ResNetTiles.ModelPath;
+        var meanImage = ResNetTiles.MeanImage();
 
         var ml = new MLContext(seed: 1);
-        var calibration = ml.Data.LoadFromEnumerable(Tiles(train: true, calibrationRows, meanImage));
+        var calibration = ml.Data.LoadFromEnumerable(ResNetTiles.Load(train: true, calibrationRows, meanImage));
         var clock = Stopwatch.StartNew();
         using var quantized = ml.Quantization().Observer(new OnnxQuantizationOptions
         {
@@ -54,7 +44,7 @@ internal static class ResNetBenchmark
         var inputName = floatSession.InputMetadata.Keys.Single();
         var outputName = floatSession.OutputMetadata.Keys.First();
 
-        var held = Tiles(train: false, evaluationRows, meanImage).ToArray();
+        var held = ResNetTiles.Load(train: false, evaluationRows, meanImage).ToArray();
         var cosines = new List<double>();
         foreach (var chunk in held.Chunk(16))
         {
@@ -64,7 +54,7 @@ internal static class ResNetBenchmark
             for (var i = 0; i < chunk.Length; i++) cosines.Add(Cosine(f.AsSpan(i * per, per), q.AsSpan(i * per, per)));
         }
 
-        double Time(InferenceSession session, string input, string outputTensor, ImageRow[] batch, int iterations)
+        double Time(InferenceSession session, string input, string outputTensor, ResNetImageRow[] batch, int iterations)
         {
             var data = batch.SelectMany(r => r.Features).ToArray();
             using var value = OrtValue.CreateTensorValueFromMemory(data, new long[] { batch.Length, Size });
@@ -101,7 +91,7 @@ internal static class ResNetBenchmark
         return result;
     }
 
-    private static float[] Run(InferenceSession session, string input, string output, ImageRow[] batch)
+    private static float[] Run(InferenceSession session, string input, string output, ResNetImageRow[] batch)
     {
         var data = batch.SelectMany(r => r.Features).ToArray();
         var shape = input == "Features" ? new long[] { batch.Length, Size } : new long[] { batch.Length, 3, Side, Side };
@@ -121,27 +111,6 @@ internal static class ResNetBenchmark
         }
         return dot / Math.Sqrt(na * nb + 1e-30);
     }
-
-    /// <summary>Calibration tiles from the training set, streamed.</summary>
-    public static IEnumerable<ImageRow> StreamTiles(int count, float[] meanImage) => Tiles(train: true, count, meanImage);
-
-    // Streams 224×224×3 rows (600 KB each) built on the fly from 28×28 Fashion-MNIST images: never all in memory.
-    private static IEnumerable<ImageRow> Tiles(bool train, int count, float[] meanImage)
-    {
-        var (images, _, _) = FashionMnist.Load(train, count);
-        foreach (var image in images)
-        {
-            var features = new float[Size];
-            for (var c = 0; c < 3; c++)
-                for (var y = 0; y < Side; y++)
-                    for (var x = 0; x < Side; x++)
-                    {
-                        var index = (c * Side + y) * Side + x;
-                        features[index] = image[(y / 8) * 28 + x / 8] * 255f - meanImage[index % meanImage.Length];
-                    }
-            yield return new ImageRow { Features = features };
-        }
-    }
 }
 
 /// <summary>Peak memory of ResNet-18 calibration at two calibration-set sizes, each in its own process (the peak
@@ -154,14 +123,11 @@ internal static class CalibrationMemory
     /// <summary>The child-process side: calibrates over <paramref name="rows"/> tiles and prints the peak working set.</summary>
     public static int Probe(int rows)
     {
-        var models = Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
         var ml = new MLContext(seed: 1);
-        var mean = MLNetQuant.Onnx.OnnxGraphBuilder.Floats(global::Onnx.ModelProto.Parser.ParseFrom(
-            File.ReadAllBytes(Path.Combine(models, "ResNetPrepOnnx", "ResNetPreprocess.onnx"))).Graph.Initializer.Single(t => t.Name == "MeanImage"));
-        var data = ml.Data.LoadFromEnumerable(ResNetBenchmark.StreamTiles(rows, mean));
+        var data = ml.Data.LoadFromEnumerable(ResNetTiles.Load(train: true, rows, ResNetTiles.MeanImage()));
         using var model = ml.Quantization().Observer(new MLNetQuant.OnnxPtq.OnnxQuantizationOptions
         {
-            ModelPath = Path.Combine(models, "ResNet18Onnx", "ResNet18.onnx"), CalibrationRows = rows, BatchSize = 16,
+            ModelPath = ResNetTiles.ModelPath, CalibrationRows = rows, BatchSize = 16,
             Calibration = CalibrationMethod.Percentile, Percentile = 99.999,
         }).Fit(data);
         using var process = Process.GetCurrentProcess();

@@ -8,7 +8,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant;
 using MLNetQuant.OnnxPtq;
@@ -22,17 +21,14 @@ if (rows < 0)
     Console.Error.WriteLine("usage: PretrainedOnnxPtq [--rows N]");
     return 2;
 }
-var models = Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
-var resnet = Path.Combine(models, "ResNet18Onnx", "ResNet18.onnx");
-var mean = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(models, "ResNetPrepOnnx", "ResNetPreprocess.onnx")))
-    .Graph.Initializer.Single(t => t.Name == "MeanImage");
-var meanImage = MLNetQuant.Onnx.OnnxGraphBuilder.Floats(mean);
+var resnet = ResNetTiles.ModelPath;
+var meanImage = ResNetTiles.MeanImage();
 
 // Calibration images: Fashion-MNIST scaled ×8 to 224×224, grey copied to three channels, minus ImageNet's mean image
 // (what the package's preprocessing model subtracts). Streamed: 600 KB a row, never all in memory.
 var ml = new MLContext(seed: 0);
 ml.Log += (_, e) => { if (e.Message.Contains("quantization error", StringComparison.Ordinal)) Console.WriteLine($"  log: {e.Message}"); };
-var calibration = ml.Data.LoadFromEnumerable(Images(train: true, rows, meanImage));
+var calibration = ml.Data.LoadFromEnumerable(ResNetTiles.Load(train: true, rows, meanImage));
 var clock = Stopwatch.StartNew();
 using var int8 = ml.Quantization().Observer(new OnnxQuantizationOptions
 {
@@ -48,7 +44,7 @@ var int8Model = int8.GetOnnxBytes();
 using var options = new SessionOptions { IntraOpNumThreads = Math.Min(Environment.ProcessorCount, 2) };
 using var floatSession = new InferenceSession(floatModel, options);
 using var int8Session = new InferenceSession(int8Model, options);
-var image = Images(train: false, 1, meanImage).Single().Features;
+var image = ResNetTiles.Load(train: false, 1, meanImage).Single().Features;
 double Time(InferenceSession session, string input, long[] shape, string output)
 {
     using var value = OrtValue.CreateTensorValueFromMemory(image, shape);
@@ -66,24 +62,3 @@ var zip = Path.Combine(AppContext.BaseDirectory, "resnet18-int8.zip");
 ml.Model.Save(int8, calibration.Schema, zip);
 Console.WriteLine($"Saved {zip} (an ordinary ML.NET model: Microsoft.ML + OnnxTransformer + ONNX Runtime load it).");
 return 0;
-
-static IEnumerable<ImageRow> Images(bool train, int count, float[] meanImage)
-{
-    var (images, _, _) = FashionMnist.Load(train, count);
-    foreach (var pixels in images)
-    {
-        var features = new float[3 * 224 * 224];
-        for (var p = 0; p < features.Length; p++)
-        {
-            var (y, x) = (p / 224 % 224, p % 224);
-            features[p] = pixels[(y / 8) * 28 + x / 8] * 255f - meanImage[p % meanImage.Length];
-        }
-        yield return new ImageRow { Features = features };
-    }
-}
-
-internal sealed class ImageRow
-{
-    [VectorType(3 * 224 * 224)]
-    public float[] Features { get; set; } = Array.Empty<float>();
-}
