@@ -56,11 +56,7 @@ internal sealed class NetworkTrainer
                     loss.backward();
                     optimizer.step();
                     network.AfterOptimizerStep();
-                    using (no_grad())
-                    {
-                        lossSum.add_(loss.detach().to_type(ScalarType.Float64).mul(CachedScalars.OfInt(batch.Count)), CachedScalars.One);
-                        if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels), CachedScalars.OfInt(1));
-                    }
+                    using (no_grad()) Accumulate(loss.detach(), output, batch, lossSum, correct);
                 }
                 rows += batch.Count;
                 stepsInEpoch++;
@@ -124,8 +120,7 @@ internal sealed class NetworkTrainer
                 using (NewDisposeScope())
                 {
                     var output = network.call(batch.Features);
-                    lossSum.add_(Loss(output, batch.Labels).to_type(ScalarType.Float64).mul(CachedScalars.OfInt(batch.Count)), CachedScalars.One);
-                    if (_batches.IsClassification) correct.add_(Correct(output, batch.Labels), CachedScalars.OfInt(1));
+                    Accumulate(Loss(output, batch.Labels), output, batch, lossSum, correct);
                 }
                 rows += batch.Count;
             }
@@ -140,7 +135,12 @@ internal sealed class NetworkTrainer
         ? nn.functional.cross_entropy(output, labels)
         : nn.functional.mse_loss(output.reshape(-1), labels);
 
-    private static Tensor Correct(Tensor output, Tensor labels) => output.argmax(1).eq(labels).sum();
+    // Sums on the device (read only at report points): batch loss × rows, and correct predictions for classifiers.
+    private void Accumulate(Tensor loss, Tensor output, TensorBatch batch, Tensor lossSum, Tensor correct)
+    {
+        lossSum.add_(loss.to_type(ScalarType.Float64).mul(CachedScalars.OfInt(batch.Count)), CachedScalars.One);
+        if (_batches.IsClassification) correct.add_(output.argmax(1).eq(batch.Labels).sum(), CachedScalars.OfInt(1));
+    }
 
     private (double Loss, double Accuracy) Report(string phase, int epoch, int epochs, long step, long rows, Tensor lossSum,
         Tensor correct, Stopwatch epochClock, bool endOfEpoch)
