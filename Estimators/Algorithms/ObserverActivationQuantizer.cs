@@ -30,7 +30,7 @@ internal sealed class ObserverActivationQuantizer : AffineTensorQuantizer
         return Apply(x, current);
     }
 
-    public override void FinishCalibration(Tensor? weight)
+    public override void FinishCalibration()
     {
         if (_observer.ObservedBatches == 0)
             throw new InvalidOperationException(

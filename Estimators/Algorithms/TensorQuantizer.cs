@@ -37,7 +37,7 @@ internal abstract class TensorQuantizer : IDisposable
     public virtual void AfterOptimizerStep(Parameter? latentWeight) { }
 
     /// <summary>Ends post-training calibration: turns what was observed into quantization parameters.</summary>
-    public virtual void FinishCalibration(Tensor? weight) { }
+    public virtual void FinishCalibration() { }
 
     /// <summary>The grid the last quantized values lie on, as scale and zero-point (CPU copies), or null when the
     /// tensor has not been quantized yet.</summary>

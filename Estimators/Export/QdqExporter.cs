@@ -134,9 +134,10 @@ internal sealed class QdqExporter
             x = QuantizeDequantize(x, Report(layer, QuantType.Input, inputQuantizer), $"{name}.input");
         var y = module is Convolution or Linear ? Weighted(module, name, layer, x, batchNorm) : Op(module, name, x);
         if (layer?.Get(QuantType.Output) is { } outputQuantizer)
-            y = outputQuantizer is BinaryActivationQuantizer
-                ? Binarize(y, Report(layer, QuantType.Output, outputQuantizer), $"{name}.output")
-                : QuantizeDequantize(y, Report(layer, QuantType.Output, outputQuantizer), $"{name}.output");
+        {
+            var grid = Report(layer, QuantType.Output, outputQuantizer);
+            y = outputQuantizer is BinaryActivationQuantizer ? Binarize(y, $"{name}.output") : QuantizeDequantize(y, grid, $"{name}.output");
+        }
         return y;
     }
 
@@ -276,7 +277,7 @@ internal sealed class QdqExporter
 
     // BNN's sign with 0 → +1 is not a rounding QuantizeLinear can express (it would send (−½, ½) to 0): emit
     // Where(x ≥ 0, 1, −1).
-    private Value Binarize(Value x, QParams grid, string name)
+    private Value Binarize(Value x, string name)
     {
         var zero = _onnx.Initializer($"{name}.zero", new[] { 0f });
         var plus = _onnx.Initializer($"{name}.plus_one", new[] { 1f });

@@ -93,7 +93,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         Calibrating = false;
         foreach (var layer in _ordered)
             foreach (var quantizer in layer.Quantizers.Values)
-                quantizer.FinishCalibration(null);
+                quantizer.FinishCalibration();
     }
 
     private QuantContext Context => new(training, Calibrating, Step);
