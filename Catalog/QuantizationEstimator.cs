@@ -36,33 +36,49 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
     /// <summary>The column the scores are written to.</summary>
     public string ScoreColumnName { get; init; } = "Score";
 
+    /// <summary>The key-typed column a classifier writes its arg-max class to (ML.NET's name by default).</summary>
+    public string PredictedLabelColumnName { get; init; } = "PredictedLabel";
+
     /// <summary>Trains or calibrates, exports the QDQ model, and wraps it.</summary>
     public QuantizedModelTransformer Fit(IDataView input)
     {
         var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null);
         var exported = QdqExporter.Export(run.Network, _options.InputShape, run.Outputs, run.IsClassification,
             _options.FeatureColumnName, ScoreColumnName);
-        return new QuantizedModelTransformer(_ml, exported.OnnxBytes, _options.FeatureColumnName, ScoreColumnName, exported.Report);
+        return new QuantizedModelTransformer(_ml, exported.OnnxBytes, _options.FeatureColumnName, ScoreColumnName, exported.Report,
+            run.IsClassification ? PredictedLabelColumnName : null, input.Schema.GetColumnOrNull(_options.LabelColumnName));
     }
 
-    /// <summary>The input columns plus Score (a float vector of the model's output size).</summary>
-    /// <exception cref="ArgumentException">A missing features or label column, or one of the wrong type or size.</exception>
+    /// <summary>The input columns plus Score (a Single vector of the model's output size) and, for a classifier
+    /// (a key, UInt32 or Int32 label, or no label for Naive), the key-typed PredictedLabel carrying the label's key
+    /// values.</summary>
+    /// <exception cref="ArgumentException">A missing features or label column, or one of the wrong type.</exception>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
+        ArgumentNullException.ThrowIfNull(inputSchema);
         var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
         if (features.Name is null)
             throw new ArgumentException($"The input has no features column '{_options.FeatureColumnName}'.", nameof(inputSchema));
         if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
             throw new ArgumentException($"Features column '{_options.FeatureColumnName}' must be a known-size vector of Single.", nameof(inputSchema));
-        if (_options.NeedsData && inputSchema.All(c => c.Name != _options.LabelColumnName))
+        var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
+        if (label.Name is null && _options.NeedsData)
             throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}'.", nameof(inputSchema));
-        if (OutputSize() < 1) throw new InvalidOperationException("The model has no outputs.");
-        // SchemaShape records the vector kind and item type, not the size, and its constructors are internal: the
-        // Score column has the features column's shape (a known-size Single vector), so copy that shape under the
-        // new name with ML.NET's own CopyColumns estimator.
-        var withoutScore = new SchemaShape(inputSchema.Where(c => c.Name != ScoreColumnName));
-        return _ml.Transforms.CopyColumns(ScoreColumnName, _options.FeatureColumnName).GetOutputSchema(withoutScore);
+        var classification = label.Name is null || IsClassificationLabel(label);
+        if (label.Name is not null && !classification && (label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType != NumberDataViewType.Single))
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' must be a scalar key (MapValueToKey), UInt32 or Int32 " +
+                "for classification, or Single for regression.", nameof(inputSchema));
+        var outputs = OutputSize();
+        if (outputs < 1) throw new InvalidOperationException("The model has no outputs.");
+        if (classification && outputs < 2)
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' makes this a classifier, but the model has a single output.", nameof(inputSchema));
+        return ScoreColumnsShape.Append(_ml, inputSchema, ScoreColumnName, checked((int)outputs),
+            classification ? PredictedLabelColumnName : null, label.Name is null ? null : label);
     }
+
+    private static bool IsClassificationLabel(SchemaShape.Column label) =>
+        label.Kind == SchemaShape.Column.VectorKind.Scalar
+        && (label.IsKey || label.ItemType == NumberDataViewType.UInt32 || label.ItemType == NumberDataViewType.Int32);
 
     private long OutputSize()
     {

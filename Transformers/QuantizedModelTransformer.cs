@@ -5,13 +5,16 @@ using Microsoft.ML.Transforms.Onnx;
 namespace MLNetQuant;
 
 /// <summary>The model an MLNetQuant estimator returns: ML.NET's own <see cref="OnnxTransformer"/> over the exported
-/// QDQ ONNX model, with everything (transform, schema, row-to-row mapping, saving) delegated to it. Saved with
-/// <c>mlContext.Model.Save</c>, the .zip holds an ordinary OnnxTransform entry, so production loads it with
-/// Microsoft.ML, Microsoft.ML.OnnxTransformer and ONNX Runtime alone. It owns the temporary .onnx file the
-/// OnnxTransformer reads (also at save time) and deletes it on <see cref="Dispose"/>.</summary>
+/// QDQ ONNX model — followed, for classifiers, by ML.NET's multiclass scorer that adds the key-typed PredictedLabel —
+/// with everything (transform, schema, row-to-row mapping, saving) delegated to them. Saved with
+/// <c>mlContext.Model.Save</c>, the .zip holds ordinary ML.NET entries (an OnnxTransform, or a TransformerChain of it
+/// and a MulticlassPredictionTransformer), so production loads it with Microsoft.ML, Microsoft.ML.OnnxTransformer
+/// and ONNX Runtime alone. It owns the temporary .onnx file the OnnxTransformer reads (also at save time) and
+/// deletes it on <see cref="Dispose"/>.</summary>
 public sealed class QuantizedModelTransformer : ITransformer, IDisposable
 {
     private readonly OnnxTransformer _onnx;
+    private readonly ITransformer _pipeline;
     private readonly string _modelPath;
     private readonly byte[] _onnxBytes;
     private bool _disposed;
@@ -23,8 +26,12 @@ public sealed class QuantizedModelTransformer : ITransformer, IDisposable
     /// <param name="featureColumn">Input column: a known-size float vector.</param>
     /// <param name="scoreColumn">Output column.</param>
     /// <param name="report">The per-layer quantization report (also inside the model's metadata).</param>
+    /// <param name="predictedLabelColumn">For a classifier whose score column holds the class probabilities: the
+    /// key-typed column to add with the arg-max class (ML.NET's "PredictedLabel"); null for none (regression).</param>
+    /// <param name="label">The training label column, whose key values name the predicted keys (a key label with one
+    /// value per class); otherwise the keys' values are the class indices 0…K-1.</param>
     public QuantizedModelTransformer(MLContext ml, byte[] onnxModel, string featureColumn, string scoreColumn,
-        QuantizationReport report)
+        QuantizationReport report, string? predictedLabelColumn = null, DataViewSchema.Column? label = null)
     {
         ArgumentNullException.ThrowIfNull(ml);
         _onnxBytes = onnxModel ?? throw new ArgumentNullException(nameof(onnxModel));
@@ -35,11 +42,21 @@ public sealed class QuantizedModelTransformer : ITransformer, IDisposable
         File.WriteAllBytes(_modelPath, onnxModel);
         try
         {
+            var input = EmptyInput(ml, onnxModel, featureColumn);
             _onnx = ml.Transforms.ApplyOnnxModel(new[] { scoreColumn }, new[] { featureColumn }, _modelPath,
-                ml.GpuDeviceId, ml.FallbackToCpu).Fit(EmptyInput(ml, onnxModel, featureColumn));
+                ml.GpuDeviceId, ml.FallbackToCpu).Fit(input);
+            _pipeline = _onnx;
+            if (predictedLabelColumn is not null)
+            {
+                var scored = _onnx.GetOutputSchema(input.Schema);
+                _pipeline = new TransformerChain<ITransformer>(_onnx,
+                    PredictedLabelStage.Create(ml, scored, scoreColumn, predictedLabelColumn, label));
+                PredictedLabelColumnName = predictedLabelColumn;
+            }
         }
         catch
         {
+            _onnx?.Dispose();
             File.Delete(_modelPath);
             throw;
         }
@@ -70,6 +87,9 @@ public sealed class QuantizedModelTransformer : ITransformer, IDisposable
     /// <summary>The output column.</summary>
     public string ScoreColumnName { get; }
 
+    /// <summary>The key-typed arg-max column of a classifier; null for a regressor.</summary>
+    public string? PredictedLabelColumnName { get; }
+
     /// <summary>What was quantized and how.</summary>
     public QuantizationReport Report { get; }
 
@@ -80,26 +100,26 @@ public sealed class QuantizedModelTransformer : ITransformer, IDisposable
     public void SaveOnnx(string path) => File.WriteAllBytes(path, _onnxBytes);
 
     /// <inheritdoc />
-    public bool IsRowToRowMapper => ((ITransformer)_onnx).IsRowToRowMapper;
+    public bool IsRowToRowMapper => _pipeline.IsRowToRowMapper;
 
     /// <inheritdoc />
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _onnx.GetOutputSchema(inputSchema);
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _pipeline.GetOutputSchema(inputSchema);
 
     /// <inheritdoc />
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)_onnx).GetRowToRowMapper(inputSchema);
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => _pipeline.GetRowToRowMapper(inputSchema);
 
     /// <inheritdoc />
     public IDataView Transform(IDataView input)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _onnx.Transform(input);
+        return _pipeline.Transform(input);
     }
 
     /// <inheritdoc />
     void ICanSaveModel.Save(ModelSaveContext ctx)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        ((ICanSaveModel)_onnx).Save(ctx);
+        _pipeline.Save(ctx);
     }
 
     /// <summary>Releases the ONNX session and deletes the temporary model file.</summary>

@@ -19,10 +19,7 @@ public static class ConsumeModel
     /// Microsoft.Extensions.ML's PredictionEnginePool in ASP.NET Core.)</summary>
     public static ModelOutput Predict(ModelInput input)
     {
-        var (engine, classes) = Engine;
-        var output = engine.Predict(input);
-        output.PredictedLabel = classes[Array.IndexOf(output.Score, output.Score.Max())];
-        return output;
+        return Engine.Engine.Predict(input);
     }
 
     private static (PredictionEngine<ModelInput, ModelOutput> Engine, string[] Classes) Engine =>
@@ -32,9 +29,9 @@ public static class ConsumeModel
     {
         var ml = new MLContext();
         var model = ml.Model.Load(ModelPath, out var inputSchema);
-        // The key values of Label (the class names, sorted) travel in the saved pipeline's schema.
+        // Score's slot names are the class names (the label's key values), as after any ML.NET multiclass trainer.
         VBuffer<ReadOnlyMemory<char>> names = default;
-        model.GetOutputSchema(inputSchema)["Label"].GetKeyValues(ref names);
+        model.GetOutputSchema(inputSchema)["Score"].GetSlotNames(ref names);
         var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
         return (engine, names.DenseValues().Select(n => n.ToString()).ToArray());
     }

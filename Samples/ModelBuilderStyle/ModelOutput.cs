@@ -1,12 +1,12 @@
 namespace MLNetQuant.Samples.ModelBuilderStyle;
 
-/// <summary>The prediction: class probabilities from the saved model, and the class name they point to.</summary>
+/// <summary>The prediction, as the saved model writes it: class probabilities and the predicted class name.</summary>
 public sealed class ModelOutput
 {
     /// <summary>Probability of each class, in the order of <see cref="ConsumeModel.ClassNames"/>.</summary>
     public float[] Score { get; set; } = Array.Empty<float>();
 
-    /// <summary>The most probable class name (filled by <see cref="ConsumeModel.Predict"/>: the saved ONNX model has no
-    /// key-typed PredictedLabel column — see docs/ml-net-surface.md).</summary>
+    /// <summary>The most probable class name: the estimator's key-typed PredictedLabel, mapped back to the label
+    /// text by the pipeline's last step (MapKeyToValue).</summary>
     public string PredictedLabel { get; set; } = "";
 }

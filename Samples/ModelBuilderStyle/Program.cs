@@ -22,8 +22,10 @@ catch (ArgumentException e)
 
 ConsumeModel.ModelPath = Path.Combine(AppContext.BaseDirectory, "MLModel.zip");
 Console.WriteLine($"Training (QAT int8, {trainRows} rows, {epochs} epochs)…");
-var accuracy = ModelBuilder.TrainModel(ConsumeModel.ModelPath, trainRows, testRows, epochs);
-Console.WriteLine($"Saved {ConsumeModel.ModelPath}; test accuracy {accuracy:P2} on {testRows} rows.");
+var metrics = ModelBuilder.TrainModel(ConsumeModel.ModelPath, trainRows, testRows, epochs);
+Console.WriteLine($"Saved {ConsumeModel.ModelPath}; test accuracy {metrics.MicroAccuracy:P2} on {testRows} rows " +
+    $"(macro {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F3}).");
+Console.WriteLine($"Classes, in Score's order: {string.Join(", ", ConsumeModel.ClassNames)}");
 
 var sample = ModelBuilder.Load(train: false, 5).ToArray();
 foreach (var input in sample)

@@ -4,7 +4,8 @@
 //
 //   dotnet run --project Samples/ProductionLoader -c Release -- fashion-int8.zip        # a .zip from QuickStart
 //   ProductionLoader <model.zip> [--rows N]
-//   ProductionLoader <model.zip> --features F.bin --scores S.bin --size N               # raw float32 rows in and out
+//   ProductionLoader <model.zip> --features F.bin --scores S.bin --size N [--labels L.bin]
+//       raw float32 rows in; float32 scores out and, for a classifier, each row's PredictedLabel key as uint32
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -29,7 +30,12 @@ var featureCount = int.Parse(Option("--size") ?? "784", CultureInfo.InvariantCul
 var definition = SchemaDefinition.Create(typeof(Input));
 definition[nameof(Input.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, featureCount);
 // A PredictionEngine is not thread-safe: one per thread (or an ObjectPool / PredictionEnginePool in ASP.NET Core).
-var engine = ml.Model.CreatePredictionEngine<Input, Output>(model, inputSchemaDefinition: definition);
+// Classifiers saved by MLNetQuant carry ML.NET's key-typed PredictedLabel (class index + 1); regressors Score only.
+var outputSchema = model.GetOutputSchema(ml.Data.LoadFromEnumerable(Array.Empty<Input>(), definition).Schema);
+var classifier = outputSchema.GetColumnOrNull(nameof(Output.PredictedLabel))?.Type is KeyDataViewType;
+var outputDefinition = SchemaDefinition.Create(typeof(Output));
+if (!classifier) outputDefinition.RemoveAll(c => c.MemberName == nameof(Output.PredictedLabel));
+var engine = ml.Model.CreatePredictionEngine<Input, Output>(model, inputSchemaDefinition: definition, outputSchemaDefinition: outputDefinition);
 var loaded = string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name)
     .Where(n => n!.Contains("Torch", StringComparison.Ordinal) || n.Contains("MLNetQuant", StringComparison.Ordinal)));
 
@@ -39,9 +45,13 @@ if (Option("--features") is { } featuresPath && Option("--scores") is { } scores
     var values = new float[bytes.Length / 4];
     Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
     using var output = new BinaryWriter(File.Create(scoresPath));
+    using var labels = Option("--labels") is { } labelsPath && classifier ? new BinaryWriter(File.Create(labelsPath)) : null;
     for (var row = 0; row < values.Length / featureCount; row++)
-        foreach (var score in engine.Predict(new Input { Features = values.AsSpan(row * featureCount, featureCount).ToArray() }).Score)
-            output.Write(score);
+    {
+        var prediction = engine.Predict(new Input { Features = values.AsSpan(row * featureCount, featureCount).ToArray() });
+        foreach (var score in prediction.Score) output.Write(score);
+        labels?.Write(prediction.PredictedLabel);
+    }
     Console.WriteLine($"scored {values.Length / featureCount} rows; loaded {model.GetType().Name}; torch or mlnetquant assemblies loaded: [{loaded}]");
     return 0;
 }
@@ -51,11 +61,13 @@ var test = FashionData.Load(ml, train: false, rows);
 var correct = 0;
 foreach (var row in ml.Data.CreateEnumerable<FashionRow>(test.Data, reuseRowObject: false))
 {
-    var score = engine.Predict(new Input { Features = row.Features }).Score;
-    if (Array.IndexOf(score, score.Max()) == row.Label) correct++;
+    var prediction = engine.Predict(new Input { Features = row.Features });
+    var predictedClass = classifier ? prediction.PredictedLabel - 1 : (uint)Array.IndexOf(prediction.Score, prediction.Score.Max());
+    if (predictedClass == row.Label) correct++;
 }
 Console.WriteLine($"{zip}: {(double)correct / test.Rows:P2} accuracy on {test.Rows} Fashion-MNIST test images " +
-    $"(PredictionEngine over {model.GetType().Name}); torch or mlnetquant assemblies loaded: [{loaded}]");
+    $"(PredictionEngine over {model.GetType().Name}, {(classifier ? "its PredictedLabel key" : "the arg-max of Score")}); " +
+    $"torch or mlnetquant assemblies loaded: [{loaded}]");
 return 0;
 
 internal sealed class Input
@@ -65,6 +77,9 @@ internal sealed class Input
 
 internal sealed class Output
 {
-    /// <summary>Class probabilities (the arg-max is the predicted class).</summary>
+    /// <summary>Class probabilities (the arg-max is the predicted class), or the regression output.</summary>
     public float[] Score { get; set; } = Array.Empty<float>();
+
+    /// <summary>A classifier's predicted class as ML.NET's key: class index + 1 (0 would be "missing").</summary>
+    public uint PredictedLabel { get; set; }
 }

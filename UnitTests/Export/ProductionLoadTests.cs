@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetQuant.Training;
 using MLNetQuant.UnitTests.Samples;
 using MLNetQuant.UnitTests.Training;
@@ -29,15 +30,19 @@ public sealed class ProductionLoadTests
             ModelFactory = TestData.TinyCnn, InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Epochs = 1,
         }).Fit(TestData.Quadrants(ml, 256));
         var rows = TestData.QuadrantRows(50, seed: 4);
-        var expected = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(ml.Data.LoadFromEnumerable(rows)), false).SelectMany(r => r.Score).ToArray();
+        var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
+        var expected = ml.Data.CreateEnumerable<ScoreRow>(scored, false).SelectMany(r => r.Score).ToArray();
+        var expectedLabels = scored.GetColumn<uint>("PredictedLabel").ToArray();
 
         var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-{Guid.NewGuid():N}.zip");
         try
         {
             ml.Model.Save(model, null, zip);
-            var (actual, output) = ProductionProcess.Score(zip, rows.SelectMany(r => r.Features).ToArray(), 64);
+            var (actual, labels, output) = ProductionProcess.Score(zip, rows.SelectMany(r => r.Features).ToArray(), 64);
             StringAssert.Contains(output, "torch or mlnetquant assemblies loaded: []", "no TorchSharp or MLNetQuant assembly was loaded");
             CollectionAssert.AreEqual(expected, actual, "identical scores in the fresh process");
+            Assert.IsNotNull(labels, "the loaded classifier has a key-typed PredictedLabel");
+            CollectionAssert.AreEqual(expectedLabels, labels, "identical PredictedLabel keys in the fresh process");
         }
         finally
         {

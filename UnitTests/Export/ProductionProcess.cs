@@ -8,24 +8,33 @@ internal static class ProductionProcess
 {
     public static readonly string ProjectDirectory = Path.Combine("Samples", "ProductionLoader");
 
-    /// <summary>Every row's Score vector, concatenated, and the program's console output.</summary>
-    public static (float[] Scores, string Output) Score(string zip, float[] features, int featureCount)
+    /// <summary>Every row's Score vector, concatenated; each row's PredictedLabel key (null when the model has none);
+    /// and the program's console output.</summary>
+    public static (float[] Scores, uint[]? PredictedLabels, string Output) Score(string zip, float[] features, int featureCount)
     {
         var folder = Directory.CreateTempSubdirectory("mlnetquant-production-");
         try
         {
             var input = Path.Combine(folder.FullName, "features.bin");
             var output = Path.Combine(folder.FullName, "scores.bin");
+            var labels = Path.Combine(folder.FullName, "labels.bin");
             var bytes = new byte[features.Length * 4];
             Buffer.BlockCopy(features, 0, bytes, 0, bytes.Length);
             File.WriteAllBytes(input, bytes);
             var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader",
-                $"\"{zip}\" --features \"{input}\" --scores \"{output}\" --size {featureCount}", TimeSpan.FromMinutes(2));
+                $"\"{zip}\" --features \"{input}\" --scores \"{output}\" --size {featureCount} --labels \"{labels}\"", TimeSpan.FromMinutes(2));
             Assert.AreEqual(0, exitCode, log);
             var raw = File.ReadAllBytes(output);
             var scores = new float[raw.Length / 4];
             Buffer.BlockCopy(raw, 0, scores, 0, raw.Length);
-            return (scores, log);
+            uint[]? predicted = null;
+            if (File.Exists(labels))
+            {
+                var labelBytes = File.ReadAllBytes(labels);
+                predicted = new uint[labelBytes.Length / 4];
+                Buffer.BlockCopy(labelBytes, 0, predicted, 0, labelBytes.Length);
+            }
+            return (scores, predicted, log);
         }
         finally
         {

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetQuant.Configuration;
 using MLNetQuant.Samples.Shared;
 using MLNetQuant.Training;
@@ -14,11 +15,6 @@ public sealed class SixEstimatorsProductionTests
     private static readonly long[] Shape = { 1, 28, 28 };
 
     public TestContext TestContext { get; set; } = null!;
-
-    private sealed class ScoreRow
-    {
-        public float[] Score { get; set; } = Array.Empty<float>();
-    }
 
     public static IEnumerable<object[]> Estimators()
     {
@@ -73,7 +69,7 @@ public sealed class SixEstimatorsProductionTests
         var (test, testRows, _) = FashionData.Load(ml, train: false, 300);
         using var model = create(ml.Quantization()).Fit(train);
         var labels = ml.Data.CreateEnumerable<FashionRow>(test, reuseRowObject: false).Select(r => r.Label).ToArray();
-        var trainingSide = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(test), false).Select(r => ArgMax(r.Score)).ToArray();
+        var trainingSide = model.Transform(test).GetColumn<uint>("PredictedLabel").Select(k => (int)k - 1).ToArray();
         var expectedAccuracy = trainingSide.Zip(labels).Count(p => p.First == p.Second) / (double)testRows;
 
         var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-six-{Guid.NewGuid():N}.zip");
@@ -81,8 +77,11 @@ public sealed class SixEstimatorsProductionTests
         {
             ml.Model.Save(model, test.Schema, zip);
             var features = ml.Data.CreateEnumerable<FashionRow>(test, false).SelectMany(r => r.Features).ToArray();
-            var (values, _) = ProductionProcess.Score(zip, features, 784);
-            var production = Enumerable.Range(0, testRows).Select(i => ArgMax(values.AsSpan(i * 10, 10).ToArray())).ToArray();
+            var (values, keys, _) = ProductionProcess.Score(zip, features, 784);
+            Assert.IsNotNull(keys, $"{name}: the loaded model has a key-typed PredictedLabel");
+            var production = keys.Select(k => (int)k - 1).ToArray();
+            CollectionAssert.AreEqual(production, Enumerable.Range(0, testRows).Select(i => ArgMax(values.AsSpan(i * 10, 10).ToArray())).ToArray(),
+                $"{name}: PredictedLabel is the arg-max of Score in the production process");
             var accuracy = production.Zip(labels).Count(p => p.First == p.Second) / (double)testRows;
             TestContext.WriteLine($"{name}: training side {expectedAccuracy:P1}, production process {accuracy:P1}; report {QuantizationReport.FromZip(zip).Tensors.Count} tensors");
             Assert.AreEqual(expectedAccuracy, accuracy, 1e-9, $"{name}: the production process predicts what the training side did");

@@ -18,6 +18,8 @@ public sealed class ModelBuilderStyleSampleTests
         Assert.HasCount(5, predictions);
         var classNames = new[] { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
         Assert.IsTrue(predictions.All(l => classNames.Any(c => l.Split("Predicted:")[1].TrimStart().StartsWith(c, StringComparison.Ordinal))),
-            "predictions are class names, mapped through the saved key values");
+            "predictions are class names: the saved model's PredictedLabel key mapped back by MapKeyToValue");
+        StringAssert.Contains(output, "Classes, in Score's order: " + string.Join(", ", classNames.Order(StringComparer.Ordinal)),
+            "Score's slot names are the label's key values (sorted by MapValueToKey's ByValue ordering)");
     }
 }
