@@ -10,7 +10,8 @@ namespace MLNetQuant.Benchmarks;
 
 /// <summary>One exported model checked in ONNX Runtime: the .zip round trip, agreement with TorchSharp, size.</summary>
 internal sealed record OnnxEquivalenceResult(string Name, string Algorithm, double ZipReloadAccuracy, double TorchSharpAccuracy,
-    double ArgmaxAgreement, double MaxAbsDeltaProbability, long OnnxBytes, long FloatOnnxBytes, double SizeRatio, string Command);
+    double ArgmaxAgreement, double PredictedLabelIsArgmax, double MaxAbsDeltaProbability, long OnnxBytes, long FloatOnnxBytes,
+    double SizeRatio, string Command);
 
 /// <summary>ONNX Runtime latency of the int8 model against the float model of the same net.</summary>
 internal sealed record OnnxLatencyResult(string Name, int Batch, double FloatMilliseconds, double Int8Milliseconds, double Speedup,
@@ -48,15 +49,19 @@ internal sealed class OnnxBenchmark
         var torch = Predict(run);
         var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-bench-{name}-{Environment.ProcessId}.zip");
         double[] onnxScores;
+        uint[] predictedKeys;
         try
         {
+            // As the estimators build it: Score and, the runs being classifiers, the key-typed PredictedLabel.
             var ml = new MLContext(seed: 1);
-            using (var model = new QuantizedModelTransformer(ml, bytes, options.FeatureColumnName, "Score", QuantizationReport.FromOnnx(bytes)))
+            using (var model = new QuantizedModelTransformer(ml, bytes, options.FeatureColumnName, "Score", QuantizationReport.FromOnnx(bytes),
+                "PredictedLabel", _test.Schema[options.LabelColumnName]))
                 ml.Model.Save(model, _test.Schema, zip);
             var fresh = new MLContext();
             var loaded = fresh.Model.Load(zip, out _);
-            onnxScores = fresh.Data.CreateEnumerable<ScoreRow>(loaded.Transform(_test), reuseRowObject: false)
-                .SelectMany(r => r.Score.Select(v => (double)v)).ToArray();
+            var predictions = fresh.Data.CreateEnumerable<PredictionRow>(loaded.Transform(_test), reuseRowObject: false).ToArray();
+            onnxScores = predictions.SelectMany(r => r.Score.Select(v => (double)v)).ToArray();
+            predictedKeys = predictions.Select(r => r.PredictedLabel).ToArray();
             (loaded as IDisposable)?.Dispose();
         }
         finally
@@ -64,25 +69,27 @@ internal sealed class OnnxBenchmark
             File.Delete(zip);
         }
         var classes = (int)run.Outputs;
-        int rows = _testLabels.Length, agree = 0, correctOnnx = 0, correctTorch = 0;
+        int rows = _testLabels.Length, agree = 0, correctOnnx = 0, correctTorch = 0, keyIsArgMax = 0;
         double maxDelta = 0;
         for (var i = 0; i < rows; i++)
         {
             var o = ArgMax(onnxScores, i * classes, classes);
             var t = ArgMax(torch, i * classes, classes);
             if (o == t) agree++;
-            if (o == _testLabels[i]) correctOnnx++;
+            if (predictedKeys[i] == o + 1) keyIsArgMax++;
+            if (predictedKeys[i] - 1 == _testLabels[i]) correctOnnx++;
             if (t == _testLabels[i]) correctTorch++;
             for (var c = 0; c < classes; c++) maxDelta = Math.Max(maxDelta, Math.Abs(onnxScores[i * classes + c] - torch[i * classes + c]));
         }
         var floatBytes = FloatOnnx?.LongLength ?? bytes.LongLength;
         var result = new OnnxEquivalenceResult(name, run.Network.AlgorithmName, Math.Round(100.0 * correctOnnx / rows, 2),
-            Math.Round(100.0 * correctTorch / rows, 2), Math.Round(100.0 * agree / rows, 2), Math.Round(maxDelta, 5), bytes.LongLength,
+            Math.Round(100.0 * correctTorch / rows, 2), Math.Round(100.0 * agree / rows, 2), Math.Round(100.0 * keyIsArgMax / rows, 2),
+            Math.Round(maxDelta, 5), bytes.LongLength,
             floatBytes, Math.Round((double)bytes.LongLength / floatBytes, 4), _command);
         Equivalence.Add(result);
         Write($"onnx-{name}", result);
         Console.WriteLine($"==> ONNX {name}: zip reload {result.ZipReloadAccuracy:F2} % vs TorchSharp {result.TorchSharpAccuracy:F2} %, " +
-            $"argmax agreement {result.ArgmaxAgreement:F2} %, max |Δp| {maxDelta:G3}, {bytes.Length / 1024.0:F0} KiB ({result.SizeRatio:P1} of float)");
+            $"argmax agreement {result.ArgmaxAgreement:F2} %, PredictedLabel = arg-max of Score {result.PredictedLabelIsArgmax:F2} %, max |Δp| {maxDelta:G3}, {bytes.Length / 1024.0:F0} KiB ({result.SizeRatio:P1} of float)");
         return result;
     }
 
@@ -152,8 +159,10 @@ internal sealed class OnnxBenchmark
     private void Write<T>(string name, T result) =>
         File.WriteAllText(Path.Combine(_output, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
 
-    private sealed class ScoreRow
+    private sealed class PredictionRow
     {
         public float[] Score { get; set; } = Array.Empty<float>();
+
+        public uint PredictedLabel { get; set; }
     }
 }

@@ -238,10 +238,10 @@ if (onnx.Equivalence.Count > 0)
 {
     var onnxTable = new List<string>
     {
-        "| model | algorithm | .zip reload accuracy % | TorchSharp accuracy % | argmax agreement % | max abs Δ probability | ONNX KiB | size vs float |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | algorithm | .zip reload accuracy % (PredictedLabel) | TorchSharp accuracy % | argmax agreement % | PredictedLabel = arg-max Score % | max abs Δ probability | ONNX KiB | size vs float |",
+        "|---|---|---|---|---|---|---|---|---|",
     };
-    onnxTable.AddRange(onnx.Equivalence.Select(e => $"| {e.Name} | {e.Algorithm} | {e.ZipReloadAccuracy:F2} | {e.TorchSharpAccuracy:F2} | {e.ArgmaxAgreement:F2} | {e.MaxAbsDeltaProbability:G3} | {e.OnnxBytes / 1024.0:F0} | {e.SizeRatio:P1} |"));
+    onnxTable.AddRange(onnx.Equivalence.Select(e => $"| {e.Name} | {e.Algorithm} | {e.ZipReloadAccuracy:F2} | {e.TorchSharpAccuracy:F2} | {e.ArgmaxAgreement:F2} | {e.PredictedLabelIsArgmax:F2} | {e.MaxAbsDeltaProbability:G3} | {e.OnnxBytes / 1024.0:F0} | {e.SizeRatio:P1} |"));
     if (o.Only.Count == 0) File.WriteAllLines(Path.Combine(o.Output, "onnx-table.md"), onnxTable);
     Console.WriteLine(string.Join(Environment.NewLine, onnxTable));
 }

@@ -16,7 +16,7 @@ namespace MLNetQuant;
 /// | -- | -- |
 /// | Does this estimator need to look at the data to train its parameters? | Yes (Naive: no) |
 /// | Input column data type | Known-size vector of <xref:System.Single> (features); key, UInt32, Int32 or Single (label) |
-/// | Output column data type | Known-size vector of <xref:System.Single> (Score: class probabilities, or the regression value) |
+/// | Output column data type | Score: known-size vector of <xref:System.Single> (class probabilities, or the regression value); PredictedLabel (classifiers): key, with the label's key values |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, a TorchSharp native bundle (TorchSharp-cpu / -cuda-*) and ONNX Runtime (Microsoft.ML.OnnxRuntime or .Gpu) to train; Microsoft.ML.OnnxTransformer and ONNX Runtime only to load the saved model |
 /// | GPU | Training uses CUDA when TorchSharp sees it (QuantDevice.Auto); inference follows MLContext.GpuDeviceId |
 /// ]]></format>

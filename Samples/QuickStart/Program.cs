@@ -65,9 +65,10 @@ using (var model = qat.Fit(train))
 var production = new MLContext();
 OnnxInference.UseBestExecutionProvider(production);
 var loaded = production.Model.Load(zipPath, out _);
-var scores = production.Data.CreateEnumerable<ScoreRow>(loaded.Transform(test), reuseRowObject: false).ToArray();
+// Each row gets Score (class probabilities) and ML.NET's key-typed PredictedLabel (class index + 1).
+var predictions = production.Data.CreateEnumerable<PredictionRow>(loaded.Transform(test), reuseRowObject: false).ToArray();
 var labels = production.Data.CreateEnumerable<FashionRow>(test, reuseRowObject: false).Select(r => r.Label).ToArray();
-var int8Accuracy = scores.Zip(labels).Count(p => ArgMax(p.First.Score) == p.Second) / (double)labels.Length;
+var int8Accuracy = predictions.Zip(labels).Count(p => p.First.PredictedLabel - 1 == p.Second) / (double)labels.Length;
 (loaded as IDisposable)?.Dispose();
 var report = QuantizationReport.FromZip(zipPath);
 
@@ -85,13 +86,6 @@ Console.WriteLine($"int8 model: {(double)int8Onnx.Length / floatOnnx.Length:P1} 
     $"{report.Tensors.Count} quantized tensors ({report.Algorithm}) recorded in {zipPath}.");
 Console.WriteLine($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
 return 0;
-
-static int ArgMax(float[] values)
-{
-    var best = 0;
-    for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-    return best;
-}
 
 static (double FloatMs, double Int8Ms) Latency(byte[] floatModel, byte[] int8Model, float[] images)
 {
@@ -118,9 +112,10 @@ static (double FloatMs, double Int8Ms) Latency(byte[] floatModel, byte[] int8Mod
     return (f / 3, q / 3);
 }
 
-internal sealed class ScoreRow
+internal sealed class PredictionRow
 {
-    public float[] Score { get; set; } = Array.Empty<float>();
+    /// <summary>The predicted class as ML.NET's key: class index + 1.</summary>
+    public uint PredictedLabel { get; set; }
 }
 
 /// <summary>Prints one line per epoch (the MLContext log has the per-step lines).</summary>
