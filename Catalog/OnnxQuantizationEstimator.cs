@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLNetQuant.OnnxPtq;
 
 namespace MLNetQuant;
@@ -13,7 +14,7 @@ namespace MLNetQuant;
 /// | -- | -- |
 /// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive: no |
 /// | Input column data type | Known-size vector of <xref:System.Single>, the size of the model's input |
-/// | Output column data type | Known-size vector of <xref:System.Single> (the model's first output) |
+/// | Output column data type | Known-size vector of <xref:System.Single> (the model's first output); with PredictedLabelColumnName, a key (the arg-max class) |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, ONNX Runtime |
 /// ]]></format>
 /// </remarks>
@@ -34,19 +35,57 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     /// <summary>Calibrates (Observer) or rounds (Naive) and wraps the QDQ model.</summary>
     public QuantizedModelTransformer Fit(IDataView input)
     {
+        ArgumentNullException.ThrowIfNull(input);
+        var label = LabelColumn(input.Schema);
         var quantizer = new OnnxPostTrainingQuantizer(_options);
         var (onnx, report) = quantizer.Quantize(_ml, input, _weightOnly);
-        return new QuantizedModelTransformer(_ml, onnx, _options.FeatureColumnName, _options.ScoreColumnName, report);
+        return new QuantizedModelTransformer(_ml, onnx, _options.FeatureColumnName, _options.ScoreColumnName, report,
+            _options.PredictedLabelColumnName, label);
     }
 
-    /// <summary>The input columns plus the score column.</summary>
-    /// <exception cref="ArgumentException">A missing or non-vector features column.</exception>
+    private DataViewSchema.Column? LabelColumn(DataViewSchema schema)
+    {
+        if (_options.LabelColumnName is null) return null;
+        var label = schema.GetColumnOrNull(_options.LabelColumnName) ?? throw new ArgumentException(
+            $"The input has no label column '{_options.LabelColumnName}' (OnnxQuantizationOptions.LabelColumnName).", nameof(schema));
+        if (label.Type is not KeyDataViewType)
+            throw new ArgumentException($"Label column '{_options.LabelColumnName}' must be a key (MapValueToKey) whose values name the classes; it is {label.Type}.", nameof(schema));
+        return label;
+    }
+
+    /// <summary>The input columns plus the score column and, with
+    /// <see cref="OnnxQuantizationOptions.PredictedLabelColumnName"/>, the key-typed predicted label.</summary>
+    /// <exception cref="ArgumentException">A missing or non-vector features column; a missing or non-key label column.</exception>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
+        ArgumentNullException.ThrowIfNull(inputSchema);
         var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
         if (features.Name is null || features.Kind != SchemaShape.Column.VectorKind.Vector)
             throw new ArgumentException($"The input needs a known-size Single vector column '{_options.FeatureColumnName}'.", nameof(inputSchema));
+        if (_options.PredictedLabelColumnName is not null)
+        {
+            SchemaShape.Column? label = null;
+            if (_options.LabelColumnName is not null)
+            {
+                var column = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
+                if (column.Name is null || !column.IsKey || column.Kind != SchemaShape.Column.VectorKind.Scalar)
+                    throw new ArgumentException($"The input needs a key column '{_options.LabelColumnName}' (OnnxQuantizationOptions.LabelColumnName).", nameof(inputSchema));
+                label = column;
+            }
+            return ScoreColumnsShape.Append(_ml, inputSchema, _options.ScoreColumnName, ClassCount(), _options.PredictedLabelColumnName, label);
+        }
         var withoutScore = new SchemaShape(inputSchema.Where(c => c.Name != _options.ScoreColumnName));
         return _ml.Transforms.CopyColumns(_options.ScoreColumnName, _options.FeatureColumnName).GetOutputSchema(withoutScore);
+    }
+
+    // The number of values per row of the model's first output: the classes.
+    private int ClassCount()
+    {
+        var bytes = _options.ModelBytes ?? File.ReadAllBytes(_options.ModelPath!);
+        var output = global::Onnx.ModelProto.Parser.ParseFrom(bytes).Graph.Output[0];
+        var dims = output.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+        if (dims.Length == 0 || dims.Any(d => d <= 0))
+            throw new InvalidOperationException($"The model's output '{output.Name}' has no fixed size per row, so it cannot be read as one score per class.");
+        return checked((int)dims.Aggregate(1L, (a, b) => a * b));
     }
 }

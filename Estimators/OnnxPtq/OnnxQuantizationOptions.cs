@@ -18,6 +18,16 @@ public sealed class OnnxQuantizationOptions
     /// <summary>The column the model's first output is written to.</summary>
     public string ScoreColumnName { get; set; } = "Score";
 
+    /// <summary>For a classifier whose first output holds one score per class (probabilities or logits): the key-typed
+    /// column to add with the arg-max class, as ML.NET's multiclass trainers do (e.g. "PredictedLabel"). Null, the
+    /// default, keeps the model's output as the score column only — an ONNX file does not say it is a classifier.</summary>
+    public string? PredictedLabelColumnName { get; set; }
+
+    /// <summary>With <see cref="PredictedLabelColumnName"/>: a key column of the data (e.g. from MapValueToKey) whose
+    /// key values — one per class, in the model's output order — name the predicted keys. Null: the keys' values are
+    /// the class indices 0…K-1 (UInt32).</summary>
+    public string? LabelColumnName { get; set; }
+
     /// <summary>How activation ranges are chosen (Observer only).</summary>
     public CalibrationMethod Calibration { get; set; } = CalibrationMethod.Histogram;
 
@@ -60,6 +70,10 @@ public sealed class OnnxQuantizationOptions
             throw new FileNotFoundException($"No ONNX model at '{ModelPath}'.", ModelPath);
         if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("FeatureColumnName must name a column.", nameof(FeatureColumnName));
         if (string.IsNullOrWhiteSpace(ScoreColumnName)) throw new ArgumentException("ScoreColumnName must name a column.", nameof(ScoreColumnName));
+        if (PredictedLabelColumnName is not null && string.IsNullOrWhiteSpace(PredictedLabelColumnName))
+            throw new ArgumentException("PredictedLabelColumnName must name a column, or be null for none.", nameof(PredictedLabelColumnName));
+        if (LabelColumnName is not null && (string.IsNullOrWhiteSpace(LabelColumnName) || PredictedLabelColumnName is null))
+            throw new ArgumentException("LabelColumnName only names the keys of PredictedLabelColumnName: set that too, and name a column.", nameof(LabelColumnName));
         if (!Enum.IsDefined(Calibration)) throw new ArgumentOutOfRangeException(nameof(Calibration), Calibration, "Unknown calibration method.");
         if (!(Percentile > 0 && Percentile <= 100)) throw new ArgumentOutOfRangeException(nameof(Percentile), Percentile, "Percentile must be in (0, 100].");
         if (CalibrationRows < 0) throw new ArgumentOutOfRangeException(nameof(CalibrationRows), CalibrationRows, "CalibrationRows must be >= 0.");

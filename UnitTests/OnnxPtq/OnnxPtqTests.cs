@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.Samples.Shared;
@@ -230,4 +231,64 @@ public sealed class OnnxPtqTests
         var e = Assert.ThrowsExactly<ArgumentException>(() => wrong.Fit(data));
         StringAssert.Contains(e.Message, "'Pixels'");
     }
+
+    private sealed class ClassNameRow
+    {
+        public string ClassName { get; set; } = "";
+    }
+
+    [TestMethod]
+    public void PredictedLabel_OptIn_IsTheArgMaxKey_NamedByTheKeyLabel_BeforeAndAfterFit()
+    {
+        var ml = new MLContext(seed: 1);
+        var (calibration, _, _) = FashionData.Load(ml, train: true, 200);
+        var (test, _, _) = FashionData.Load(ml, train: false, 300);
+        var pipeline = ml.Transforms.Conversion.MapValue("ClassName",
+                FashionMnist.ClassNames.Select((n, i) => new KeyValuePair<uint, string>((uint)i, n)), "Label")
+            .Append(ml.Transforms.Conversion.MapValueToKey("LabelKey", "ClassName",
+                keyData: ml.Data.LoadFromEnumerable(FashionMnist.ClassNames.Select(n => new ClassNameRow { ClassName = n }))))
+            .Append(ml.Quantization().Observer(new OnnxQuantizationOptions
+            {
+                ModelPath = Model("fashion_cnn_fp32.onnx"), PredictedLabelColumnName = "PredictedLabel", LabelColumnName = "LabelKey",
+            }));
+        var shape = pipeline.GetOutputSchema(SchemaShapeOf(calibration.Schema)).Single(c => c.Name == "PredictedLabel");
+        Assert.IsTrue(shape.IsKey && shape.Kind == SchemaShape.Column.VectorKind.Scalar, "a scalar key before Fit");
+
+        var model = pipeline.Fit(calibration);
+        var scored = model.Transform(test);
+        var keys = scored.GetColumn<uint>("PredictedLabel").ToArray();
+        var argMax = scored.GetColumn<float[]>("Score").Select(s => (uint)Array.IndexOf(s, s.Max()) + 1).ToArray();
+        CollectionAssert.AreEqual(argMax, keys, "the arg-max of the model's output, as a key");
+        var names = ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel").Fit(scored).Transform(scored)
+            .GetColumn<string>("PredictedClass").ToArray();
+        CollectionAssert.AreEqual(keys.Select(k => FashionMnist.ClassNames[k - 1]).ToArray(), names, "named by the key label's values");
+        var metrics = ml.MulticlassClassification.Evaluate(scored, labelColumnName: "LabelKey");
+        Assert.IsGreaterThan(0.8, metrics.MicroAccuracy, "ML.NET's evaluator reads the quantized model's outputs");
+        model.LastTransformer.Dispose();
+    }
+
+    [TestMethod]
+    public void PredictedLabel_IsOptIn_AndALabelWithoutItIsRefused()
+    {
+        var ml = new MLContext(seed: 1);
+        var (calibration, _, _) = FashionData.Load(ml, train: true, 50);
+        using (var plain = ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx") }).Fit(calibration))
+            Assert.IsNull(plain.GetOutputSchema(calibration.Schema).GetColumnOrNull("PredictedLabel"), "an ONNX file does not say it is a classifier");
+        using (var indexed = ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), PredictedLabelColumnName = "PredictedLabel" }).Fit(calibration))
+        {
+            var scored = indexed.Transform(calibration);
+            var values = ml.Transforms.Conversion.MapKeyToValue("Index", "PredictedLabel").Fit(scored).Transform(scored).GetColumn<uint>("Index").ToArray();
+            CollectionAssert.AreEqual(scored.GetColumn<uint>("PredictedLabel").Select(k => k - 1).ToArray(), values, "without a label the key values are the class indices");
+        }
+        var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), LabelColumnName = "Label" }));
+        StringAssert.Contains(e.Message, "PredictedLabelColumnName");
+        var uintLabel = ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), PredictedLabelColumnName = "PredictedLabel", LabelColumnName = "Label" });
+        e = Assert.ThrowsExactly<ArgumentException>(() => uintLabel.Fit(calibration));
+        StringAssert.Contains(e.Message, "'Label'");
+    }
+
+    // What ML.NET's pipelines pass to GetOutputSchema (SchemaShape.Create is internal to ML.NET).
+    private static SchemaShape SchemaShapeOf(DataViewSchema schema) => (SchemaShape)typeof(SchemaShape)
+        .GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
+        .Invoke(null, new object[] { schema })!;
 }
