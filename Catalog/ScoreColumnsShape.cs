@@ -17,11 +17,11 @@ internal static class ScoreColumnsShape
     {
         var builder = new DataViewSchema.Builder();
         builder.AddColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, classes));
-        if (predictedLabelColumn is not null && label is { } shape && shape.Name != scoreColumn)
-            AddStandIn(builder, shape, classes);
+        var standIn = predictedLabelColumn is not null && label is { } shape && shape.Name != scoreColumn ? shape.Name : null;
+        if (standIn is not null) AddStandIn(builder, label!.Value, classes);
         var scored = builder.ToSchema();
         var output = predictedLabelColumn is null ? scored
-            : PredictedLabelStage.Create(ml, scored, scoreColumn, predictedLabelColumn, label is { } l ? scored.GetColumnOrNull(l.Name) : null)
+            : PredictedLabelStage.Create(ml, scored, scoreColumn, predictedLabelColumn, standIn is null ? null : scored[standIn])
                 .GetOutputSchema(scored);
         var added = new HashSet<string>(StringComparer.Ordinal) { scoreColumn };
         if (predictedLabelColumn is not null) added.Add(predictedLabelColumn);
