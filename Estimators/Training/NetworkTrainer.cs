@@ -36,6 +36,8 @@ internal sealed class NetworkTrainer
         using optim.Optimizer optimizer = options.Optimizer == QuantOptimizer.Adam
             ? optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay)
             : optim.SGD(parameters, options.LearningRate, options.Momentum, weight_decay: options.WeightDecay);
+        var schedule = options.LearningRateMilestones.Count == 0 ? null
+            : optim.lr_scheduler.MultiStepLR(optimizer, options.LearningRateMilestones.ToArray(), options.LearningRateDecay);
         var history = new List<EpochSummary>();
         for (var epoch = 1; epoch <= options.Epochs; epoch++)
         {
@@ -77,6 +79,12 @@ internal sealed class NetworkTrainer
                     validation.Rows, validation.Loss, validation.Accuracy, double.NaN, _clock.Elapsed, true));
             }
             history.Add(new EpochSummary(epoch, trainLoss, trainAccuracy, seconds, validation));
+            if (schedule is not null)
+            {
+                schedule.step();
+                if (options.LearningRateMilestones.Contains(epoch))
+                    _log.Info(MessageSensitivity.None, $"learning rate {schedule.get_last_lr().First():G4} from epoch {epoch + 1}");
+            }
         }
         network.eval();
         return history;

@@ -11,6 +11,14 @@ public abstract class TrainingQuantizationOptions : QuantizationOptions
     /// <summary>Optimizer learning rate.</summary>
     public double LearningRate { get; set; } = 0.01;
 
+    /// <summary>Epochs after which the learning rate is multiplied by <see cref="LearningRateDecay"/> (PyTorch's
+    /// MultiStepLR, the schedule of NNI's BNN example: e.g. { 10 } trains epochs 11… at a tenth of the rate). Empty, the
+    /// default, keeps the rate constant.</summary>
+    public IList<int> LearningRateMilestones { get; set; } = new List<int>();
+
+    /// <summary>The factor applied at each of <see cref="LearningRateMilestones"/>, in (0, 1].</summary>
+    public double LearningRateDecay { get; set; } = 0.1;
+
     /// <summary>SGD or Adam.</summary>
     public QuantOptimizer Optimizer { get; set; } = QuantOptimizer.Sgd;
 
@@ -37,6 +45,14 @@ public abstract class TrainingQuantizationOptions : QuantizationOptions
             throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, "Momentum must be in [0, 1).");
         if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay))
             throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, "WeightDecay must be >= 0 and finite.");
+        if (LearningRateMilestones is null)
+            throw new ArgumentNullException(nameof(LearningRateMilestones), "LearningRateMilestones must be a list (empty for a constant rate).");
+        for (var i = 0; i < LearningRateMilestones.Count; i++)
+            if (LearningRateMilestones[i] < 1 || LearningRateMilestones[i] >= Epochs || (i > 0 && LearningRateMilestones[i] <= LearningRateMilestones[i - 1]))
+                throw new ArgumentOutOfRangeException(nameof(LearningRateMilestones), $"[{string.Join(", ", LearningRateMilestones)}]",
+                    $"LearningRateMilestones must be increasing epochs between 1 and Epochs - 1 ({Epochs - 1}).");
+        if (!(LearningRateDecay > 0 && LearningRateDecay <= 1))
+            throw new ArgumentOutOfRangeException(nameof(LearningRateDecay), LearningRateDecay, "LearningRateDecay must be in (0, 1].");
         if (!Enum.IsDefined(Optimizer))
             throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
         if (ShufflePoolSize < 1)

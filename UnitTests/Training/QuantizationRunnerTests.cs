@@ -234,6 +234,34 @@ public sealed class QuantizationRunnerTests
     }
 
     [TestMethod]
+    public void LearningRateMilestones_ScaleTheRateAfterTheNamedEpochs()
+    {
+        var log = new List<string>();
+        float[] Weights(int epochs, params int[] milestones)
+        {
+            var ml = new MLContext(seed: 7);
+            ml.Log += (_, e) => { lock (log) log.Add(e.Message); };
+            var options = Qat(epochs);
+            options.LearningRateDecay = 1e-6;
+            foreach (var m in milestones) options.LearningRateMilestones.Add(m);
+            var run = QuantizationRunner.Run(ml, options, TestData.Quadrants(ml, 256));
+            return run.Network.Model.parameters().SelectMany(p => TestData.Values(p)).ToArray();
+        }
+        static double Distance(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+        var afterOne = Weights(1);
+        var constant = Weights(2);
+        var decayed = Weights(2, 1);
+        Assert.IsGreaterThan(1e-3, Distance(afterOne, constant), "a second epoch at the full rate moves the weights");
+        Assert.IsLessThan(1e-3 * Distance(afterOne, constant), Distance(afterOne, decayed), "a second epoch at a millionth of the rate barely does");
+        lock (log) Assert.IsTrue(log.Any(m => m.Contains("learning rate 1E-08 from epoch 2")), string.Join("\n", log.Where(m => m.Contains("learning rate"))));
+
+        var late = Qat(epochs: 3);
+        late.LearningRateMilestones.Add(3);
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => QuantizationRunner.Run(new MLContext(1), late, TestData.Quadrants(new MLContext(1), 8)));
+        Assert.AreEqual("LearningRateMilestones", e.ParamName);
+    }
+
+    [TestMethod]
     public void KeyIntAndFloatLabels_AreReadAsClassesOrRegressionTargets()
     {
         var ml = new MLContext(1);
