@@ -8,7 +8,7 @@ internal sealed record BenchmarkOptions
     public int TrainRows { get; init; } = int.MaxValue;
     public int TestRows { get; init; } = int.MaxValue;
     public int FloatEpochs { get; init; } = 3;
-    public int BnnEpochs { get; init; } = 15;
+    public int BnnEpochs { get; init; } = 20;
     public int Threads { get; init; } = 2;
     public int TimingRounds { get; init; } = 3;
     public int TimingRows { get; init; } = 6_400;
@@ -19,7 +19,7 @@ internal sealed record BenchmarkOptions
     public const string Usage =
         "usage: Benchmarks [--train N] [--test N] [--float-epochs N] [--bnn-epochs N] [--threads N] [--timing-rounds N]\n" +
         "                  [--timing-rows N] [--seed N] [--out DIR] [--only observer,naive,qat,lsq,dorefa,bnn,timing,onnx,fashion-onnx,resnet]\n" +
-        "Defaults: full Fashion-MNIST, 3 float epochs, 15 BNN epochs (rate ×0.1 after the 10th), 2 threads, results in Benchmarks/results.";
+        "Defaults: full Fashion-MNIST, 3 float epochs, 20 BNN epochs (rate ×0.1 after the 13th), 2 threads, results in Benchmarks/results.";
 
     public static BenchmarkOptions? Parse(string[] args)
     {
