@@ -28,6 +28,7 @@ public static class ModelBuilder
         // As Model Builder does: the saved model maps the predicted key back to the class name.
         var withClassNames = model.Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(model.Transform(trainingData)));
         ml.Model.Save(withClassNames, trainingData.Schema, modelPath);
+        model.LastTransformer.Dispose();   // deletes the temporary .onnx file behind the ONNX session
         return metrics;
     }
 
