@@ -1,4 +1,3 @@
-using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNetQuant.Training;
@@ -69,7 +68,7 @@ public sealed class PredictedLabelTests
             getKey(ref key);
             getLabel(ref label);
             CollectionAssert.AreEqual(onnx.DenseValues().ToArray(), score.DenseValues().ToArray(), $"row {rows}: Score is the ONNX model's, bit for bit");
-            Assert.AreEqual((uint)ArgMax(score.DenseValues().ToArray()) + 1, key, $"row {rows}: PredictedLabel is the arg-max key");
+            Assert.AreEqual((uint)Scores.ArgMax(score.DenseValues().ToArray()) + 1, key, $"row {rows}: PredictedLabel is the arg-max key");
             seen.Add(key);
             if (key == label) correct++;
             rows++;
@@ -96,7 +95,7 @@ public sealed class PredictedLabelTests
         var scored = model.Transform(TestData.Quadrants(ml, 64, seed: 5));
         var values = ml.Transforms.Conversion.MapKeyToValue("PredictedIndex", "PredictedLabel").Fit(scored).Transform(scored);
         var indices = values.GetColumn<uint>("PredictedIndex").ToArray();
-        var argMax = values.GetColumn<float[]>("Score").Select(s => (uint)ArgMax(s)).ToArray();
+        var argMax = values.GetColumn<float[]>("Score").Select(s => (uint)Scores.ArgMax(s)).ToArray();
         CollectionAssert.AreEqual(argMax, indices, "the key's value is the class index, the label's own encoding");
         Assert.AreEqual("PredictedLabel", model.PredictedLabelColumnName);
     }
@@ -107,9 +106,9 @@ public sealed class PredictedLabelTests
         var ml = new MLContext(seed: 5);
         var data = Named(ml, 64, 1);
         var pipeline = KeyLabelPipeline(ml);
-        var before = pipeline.GetOutputSchema(ShapeOf(data.Schema));
+        var before = pipeline.GetOutputSchema(SchemaShapes.Of(data.Schema));
         var model = pipeline.Fit(data);
-        var after = ShapeOf(model.GetOutputSchema(data.Schema));
+        var after = SchemaShapes.Of(model.GetOutputSchema(data.Schema));
         foreach (var name in new[] { "Score", "PredictedLabel" })
         {
             var expected = after.Single(c => c.Name == name);
@@ -138,7 +137,7 @@ public sealed class PredictedLabelTests
         var ml = new MLContext(seed: 6);
         var data = ml.Data.LoadFromEnumerable(new[] { new TextLabelRow { Features = new float[64], Label = "a" } });
         var estimator = ml.Quantization().Qat(TestData.TinyCnn(), TestData.InputShape);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => estimator.GetOutputSchema(ShapeOf(data.Schema)));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => estimator.GetOutputSchema(SchemaShapes.Of(data.Schema)));
         StringAssert.Contains(e.Message, "'Label'");
         StringAssert.Contains(e.Message, "MapValueToKey");
     }
@@ -161,7 +160,7 @@ public sealed class PredictedLabelTests
             ModelFactory = () => TorchSharp.torch.nn.Sequential(TorchSharp.torch.nn.Flatten(), TorchSharp.torch.nn.Linear(64, 1)),
             InputShape = new long[] { 64 }, Device = QuantDevice.Cpu,
         });
-        Assert.IsFalse(estimator.GetOutputSchema(ShapeOf(data.Schema)).Any(c => c.Name == "PredictedLabel"));
+        Assert.IsFalse(estimator.GetOutputSchema(SchemaShapes.Of(data.Schema)).Any(c => c.Name == "PredictedLabel"));
         using var model = estimator.Fit(data);
         Assert.IsNull(model.GetOutputSchema(data.Schema).GetColumnOrNull("PredictedLabel"));
         Assert.IsNull(model.PredictedLabelColumnName);
@@ -191,17 +190,5 @@ public sealed class PredictedLabelTests
             model.LastTransformer.Dispose();
             File.Delete(path);
         }
-    }
-
-    // What ML.NET's pipelines pass to GetOutputSchema (SchemaShape.Create is internal to ML.NET).
-    private static SchemaShape ShapeOf(DataViewSchema schema) => (SchemaShape)typeof(SchemaShape)
-        .GetMethod("Create", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)!
-        .Invoke(null, new object[] { schema })!;
-
-    private static int ArgMax(float[] values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
     }
 }

@@ -40,7 +40,7 @@ public sealed class QdqExportTests
         {
             var scores = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(test), reuseRowObject: false).ToArray();
             var labels = ml.Data.CreateEnumerable<TestData.ImageRow>(test, reuseRowObject: false).Select(r => r.Label).ToArray();
-            var accuracy = scores.Zip(labels).Count(p => ArgMax(p.First.Score) == p.Second) / (double)labels.Length;
+            var accuracy = scores.Zip(labels).Count(p => Scores.ArgMax(p.First.Score) == p.Second) / (double)labels.Length;
             TestContext.WriteLine($"ONNX Runtime accuracy {accuracy:P2}");
             Assert.IsGreaterThan(0.8, accuracy);
             Assert.IsTrue(scores.All(s => Math.Abs(s.Score.Sum() - 1) < 1e-4), "Score holds class probabilities");
@@ -88,7 +88,7 @@ public sealed class QdqExportTests
         using var torchScores = nn.functional.softmax(run.Network.call(x), 1);
         var expected = TestData.Values(torchScores);
         var maxDelta = onnx.Zip(expected).Max(p => Math.Abs(p.First - p.Second));
-        var agree = Enumerable.Range(0, rows.Length).Count(i => ArgMax(onnx.AsSpan(i * 4, 4)) == ArgMax(expected.AsSpan(i * 4, 4)));
+        var agree = Enumerable.Range(0, rows.Length).Count(i => Scores.ArgMax(onnx.AsSpan(i * 4, 4)) == Scores.ArgMax(expected.AsSpan(i * 4, 4)));
         TestContext.WriteLine($"argmax agreement {agree}/{rows.Length}, max |Δprobability| {maxDelta:G3}");
         Assert.IsGreaterThanOrEqualTo(0.995 * rows.Length, agree);
         Assert.IsLessThan(0.02, maxDelta);
@@ -131,11 +131,11 @@ public sealed class QdqExportTests
         var ml = new MLContext(1);
         var data = TestData.Quadrants(ml, 8);
         var estimator = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape);
-        var shape = estimator.GetOutputSchema(ShapeOf(data.Schema));
+        var shape = estimator.GetOutputSchema(SchemaShapes.Of(data.Schema));
         var score = shape.Single(c => c.Name == "Score");
         Assert.AreEqual(SchemaShape.Column.VectorKind.Vector, score.Kind);
         var renamed = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape, featureColumnName: "Pixels");
-        var e = Assert.ThrowsExactly<ArgumentException>(() => renamed.GetOutputSchema(ShapeOf(data.Schema)));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => renamed.GetOutputSchema(SchemaShapes.Of(data.Schema)));
         StringAssert.Contains(e.Message, "'Pixels'");
     }
 
@@ -187,17 +187,5 @@ public sealed class QdqExportTests
         Assert.HasCount(64, scored);
         Assert.IsTrue(scored.All(r => r.Score.Length == 4));
         model.LastTransformer.Dispose();
-    }
-
-    // What ML.NET's pipelines pass to GetOutputSchema (SchemaShape.Create is internal to ML.NET).
-    private static SchemaShape ShapeOf(DataViewSchema schema) => (SchemaShape)typeof(SchemaShape)
-        .GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
-        .Invoke(null, new object[] { schema })!;
-
-    private static int ArgMax(ReadOnlySpan<float> values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
     }
 }

@@ -80,7 +80,7 @@ public sealed class SixEstimatorsProductionTests
             var (values, keys, _) = ProductionProcess.Score(zip, features, 784);
             Assert.IsNotNull(keys, $"{name}: the loaded model has a key-typed PredictedLabel");
             var production = keys.Select(k => (int)k - 1).ToArray();
-            CollectionAssert.AreEqual(production, Enumerable.Range(0, testRows).Select(i => ArgMax(values.AsSpan(i * 10, 10).ToArray())).ToArray(),
+            CollectionAssert.AreEqual(production, Enumerable.Range(0, testRows).Select(i => Scores.ArgMax(values.AsSpan(i * 10, 10))).ToArray(),
                 $"{name}: PredictedLabel is the arg-max of Score in the production process");
             var accuracy = production.Zip(labels).Count(p => p.First == p.Second) / (double)testRows;
             TestContext.WriteLine($"{name}: training side {expectedAccuracy:P1}, production process {accuracy:P1}; report {QuantizationReport.FromZip(zip).Tensors.Count} tensors");
@@ -91,12 +91,5 @@ public sealed class SixEstimatorsProductionTests
         {
             File.Delete(zip);
         }
-    }
-
-    private static int ArgMax(float[] values)
-    {
-        var best = 0;
-        for (var i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
-        return best;
     }
 }

@@ -251,7 +251,7 @@ public sealed class OnnxPtqTests
             {
                 ModelPath = Model("fashion_cnn_fp32.onnx"), PredictedLabelColumnName = "PredictedLabel", LabelColumnName = "LabelKey",
             }));
-        var shape = pipeline.GetOutputSchema(SchemaShapeOf(calibration.Schema)).Single(c => c.Name == "PredictedLabel");
+        var shape = pipeline.GetOutputSchema(SchemaShapes.Of(calibration.Schema)).Single(c => c.Name == "PredictedLabel");
         Assert.IsTrue(shape.IsKey && shape.Kind == SchemaShape.Column.VectorKind.Scalar, "a scalar key before Fit");
 
         var model = pipeline.Fit(calibration);
@@ -286,9 +286,4 @@ public sealed class OnnxPtqTests
         e = Assert.ThrowsExactly<ArgumentException>(() => uintLabel.Fit(calibration));
         StringAssert.Contains(e.Message, "'Label'");
     }
-
-    // What ML.NET's pipelines pass to GetOutputSchema (SchemaShape.Create is internal to ML.NET).
-    private static SchemaShape SchemaShapeOf(DataViewSchema schema) => (SchemaShape)typeof(SchemaShape)
-        .GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)!
-        .Invoke(null, new object[] { schema })!;
 }
