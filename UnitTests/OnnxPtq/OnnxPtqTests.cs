@@ -282,6 +282,8 @@ public sealed class OnnxPtqTests
         }
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), LabelColumnName = "Label" }));
         StringAssert.Contains(e.Message, "PredictedLabelColumnName");
+        e = Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), PredictedLabelColumnName = " " }));
+        Assert.AreEqual("PredictedLabelColumnName", e.ParamName);
         var uintLabel = ml.Quantization().Naive(new OnnxQuantizationOptions { ModelPath = Model("fashion_cnn_fp32.onnx"), PredictedLabelColumnName = "PredictedLabel", LabelColumnName = "Label" });
         e = Assert.ThrowsExactly<ArgumentException>(() => uintLabel.Fit(calibration));
         StringAssert.Contains(e.Message, "'Label'");

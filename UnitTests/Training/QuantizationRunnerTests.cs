@@ -259,6 +259,10 @@ public sealed class QuantizationRunnerTests
         late.LearningRateMilestones.Add(3);
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => QuantizationRunner.Run(new MLContext(1), late, TestData.Quadrants(new MLContext(1), 8)));
         Assert.AreEqual("LearningRateMilestones", e.ParamName);
+        var growing = Qat(epochs: 2);
+        growing.LearningRateDecay = 2;
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => QuantizationRunner.Run(new MLContext(1), growing, TestData.Quadrants(new MLContext(1), 8)));
+        Assert.AreEqual("LearningRateDecay", e.ParamName);
     }
 
     [TestMethod]
