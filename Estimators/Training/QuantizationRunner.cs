@@ -28,6 +28,7 @@ public static class QuantizationRunner
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(options);
+        TorchEngine.Protect();
         options.Validate();
         if (options.NeedsData && data is null)
             throw new ArgumentNullException(nameof(data), $"{options.GetType().Name} needs training or calibration data.");
