@@ -81,8 +81,7 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     // The number of values per row of the model's first output: the classes.
     private int ClassCount()
     {
-        var bytes = _options.ModelBytes ?? File.ReadAllBytes(_options.ModelPath!);
-        var output = global::Onnx.ModelProto.Parser.ParseFrom(bytes).Graph.Output[0];
+        var output = _options.ReadModel().Graph.Output[0];
         var dims = output.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
         if (dims.Length == 0 || dims.Any(d => d <= 0))
             throw new InvalidOperationException($"The model's output '{output.Name}' has no fixed size per row, so it cannot be read as one score per class.");

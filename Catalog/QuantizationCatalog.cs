@@ -23,7 +23,7 @@ public sealed class QuantizationCatalog
     /// <exception cref="ArgumentException">An invalid option, named.</exception>
     public QuantizationEstimator Qat(QatOptions options) => new(Context, options);
 
-    /// <summary>Quantization-aware training of <paramref name="model"/> (fine-tuned in place) with the given config
+    /// <summary>Quantization-aware training of a copy of <paramref name="model"/> (the instance keeps its weights) with the given config
     /// (default: weights and inputs of every conv and linear layer at 8 bits).</summary>
     public QuantizationEstimator Qat(nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<QuantConfig>? config = null,
         int epochs = 1, double learningRate = 0.001, string featureColumnName = "Features", string labelColumnName = "Label") =>

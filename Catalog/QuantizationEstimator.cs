@@ -25,12 +25,15 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
 {
     private readonly MLContext _ml;
     private readonly QuantizationOptions _options;
+    private readonly int _seed;
 
     internal QuantizationEstimator(MLContext ml, QuantizationOptions options)
     {
         _ml = ml ?? throw new ArgumentNullException(nameof(ml));
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
+        // Drawn once, so every Fit of this estimator shuffles and initialises alike: fitting twice gives one model.
+        _seed = QuantizationRunner.DrawSeed(ml);
     }
 
     /// <summary>The column the scores are written to.</summary>
@@ -39,14 +42,28 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
     /// <summary>The key-typed column a classifier writes its arg-max class to (ML.NET's name by default).</summary>
     public string PredictedLabelColumnName { get; init; } = "PredictedLabel";
 
-    /// <summary>Trains or calibrates, exports the QDQ model, and wraps it.</summary>
+    /// <summary>Trains or calibrates a copy of the options' model, exports the QDQ model, and wraps it. The module in
+    /// <see cref="QuantizationOptions.Model"/> keeps its weights and running statistics (also when Fit throws), and
+    /// fitting the same estimator twice on the same data gives the same model.</summary>
     public QuantizedModelTransformer Fit(IDataView input)
     {
-        var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null);
-        var exported = QdqExporter.Export(run.Network, _options.InputShape, run.Outputs, run.IsClassification,
-            _options.FeatureColumnName, ScoreColumnName);
+        ArgumentNullException.ThrowIfNull(input);
+        using var snapshot = _options.Model is null ? null : ModuleStateSnapshot.Capture(_options.Model);
+        ExportedModel exported;
+        bool isClassification;
+        try
+        {
+            var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null, _seed);
+            isClassification = run.IsClassification;
+            exported = QdqExporter.Export(run.Network, _options.InputShape, run.Outputs, run.IsClassification,
+                _options.FeatureColumnName, ScoreColumnName);
+        }
+        finally
+        {
+            snapshot?.Restore();
+        }
         return new QuantizedModelTransformer(_ml, exported.OnnxBytes, _options.FeatureColumnName, ScoreColumnName, exported.Report,
-            run.IsClassification ? PredictedLabelColumnName : null, input.Schema.GetColumnOrNull(_options.LabelColumnName));
+            isClassification ? PredictedLabelColumnName : null, input.Schema.GetColumnOrNull(_options.LabelColumnName));
     }
 
     /// <summary>The input columns plus Score (a Single vector of the model's output size) and, for a classifier

@@ -30,7 +30,7 @@ internal sealed class OnnxPostTrainingQuantizer
     public OnnxPostTrainingQuantizer(OnnxQuantizationOptions options)
     {
         _options = options;
-        _model = ModelProto.Parser.ParseFrom(options.LoadModel());
+        _model = options.ReadModel();
         FoldedBatchNorms = OnnxGraphPreparation.Prepare(_model);
         var opset = _model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         if (opset < 13)

@@ -1,3 +1,4 @@
+using Onnx;
 using MLNetQuant.Training;
 
 namespace MLNetQuant.OnnxPtq;
@@ -68,6 +69,7 @@ public sealed class OnnxQuantizationOptions
             throw new ArgumentException("Set exactly one of ModelPath and ModelBytes.", ModelPath is null ? nameof(ModelBytes) : nameof(ModelPath));
         if (ModelPath is not null && !File.Exists(ModelPath))
             throw new FileNotFoundException($"No ONNX model at '{ModelPath}'.", ModelPath);
+        ReadModel();
         if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("FeatureColumnName must name a column.", nameof(FeatureColumnName));
         if (string.IsNullOrWhiteSpace(ScoreColumnName)) throw new ArgumentException("ScoreColumnName must name a column.", nameof(ScoreColumnName));
         if (PredictedLabelColumnName is not null && string.IsNullOrWhiteSpace(PredictedLabelColumnName))
@@ -87,5 +89,9 @@ public sealed class OnnxQuantizationOptions
 
     internal static readonly string[] SupportedOpTypes = { "Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "AveragePool", "GlobalAveragePool" };
 
-    internal byte[] LoadModel() => ModelBytes ?? File.ReadAllBytes(ModelPath!);
+    /// <summary>The model of <see cref="ModelBytes"/> or <see cref="ModelPath"/>, parsed.</summary>
+    /// <exception cref="ArgumentException">The bytes are not an ONNX model (the option is named).</exception>
+    internal ModelProto ReadModel() => ModelBytes is not null
+        ? OnnxModelReader.Read(ModelBytes, nameof(ModelBytes))
+        : OnnxModelReader.Read(File.ReadAllBytes(ModelPath!), nameof(ModelPath), ModelPath);
 }

@@ -4,6 +4,7 @@ using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using MLNetQuant.Modeling;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace MLNetQuant.Training;
@@ -32,7 +33,8 @@ internal sealed class NetworkTrainer
 
     public List<EpochSummary> Train(QuantizedNetwork network, IDataView data, TrainingQuantizationOptions options, int seed)
     {
-        var parameters = network.Model.parameters().Concat(network.QuantizerParameters()).ToList();
+        var named = NamedParameters(network);
+        var parameters = named.Select(p => p.Parameter).ToList();
         using optim.Optimizer optimizer = options.Optimizer == QuantOptimizer.Adam
             ? optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay)
             : optim.SGD(parameters, options.LearningRate, options.Momentum, weight_decay: options.WeightDecay);
@@ -56,6 +58,9 @@ internal sealed class NetworkTrainer
                     var output = network.call(batch.Features);
                     var loss = Loss(output, batch.Labels);
                     loss.backward();
+                    // A non-finite gradient is caught at the step it appears, before the optimizer spreads it into the
+                    // weights, and named: one fused check per step (a single device sync).
+                    if (!AllFinite(parameters)) ThrowDiverged(named, loss, epoch, network.Step);
                     optimizer.step();
                     network.AfterOptimizerStep();
                     using (no_grad()) Accumulate(loss.detach(), output, batch, lossSum, correct);
@@ -88,6 +93,53 @@ internal sealed class NetworkTrainer
         }
         network.eval();
         return history;
+    }
+
+    // The trained tensors with the layer each belongs to, in the module's own order (so "first" means nearest the input).
+    private static List<(string Layer, string Name, Parameter Parameter)> NamedParameters(QuantizedNetwork network)
+    {
+        var list = network.Model.named_parameters()
+            .Select(p => (Layer: LayerOf(p.name), Name: p.name, Parameter: p.parameter)).ToList();
+        foreach (var layer in network.Layers)
+            foreach (var (type, quantizer) in layer.Quantizers)
+                foreach (var parameter in quantizer.LearnableParameters)
+                    list.Add((layer.Name, $"{layer.Name} ({type} quantizer step)", parameter));
+        return list;
+    }
+
+    private static string LayerOf(string parameterName)
+    {
+        var dot = parameterName.LastIndexOf('.');
+        return dot < 0 ? parameterName : parameterName[..dot];
+    }
+
+    private static bool AllFinite(List<Parameter> parameters)
+    {
+        using var scope = NewDisposeScope();
+        var checks = parameters.Where(p => p.grad is not null).Select(p => p.grad!.isfinite().all()).ToArray();
+        return checks.Length == 0 || stack(checks).all().item<bool>();
+    }
+
+    private static void ThrowDiverged(List<(string Layer, string Name, Parameter Parameter)> named, Tensor loss, int epoch, long step)
+    {
+        using var scope = NewDisposeScope();
+        var lossValue = loss.detach().to_type(ScalarType.Float64).item<double>();
+        var broken = named.Where(p => p.Parameter.grad is { } g && !g.isfinite().all().item<bool>()).ToList();
+        var (layer, name, parameter) = broken[0];
+        var layers = broken.Select(p => p.Layer).Distinct().ToList();
+        var grad = parameter.grad!;
+        var bad = grad.isfinite().logical_not().sum().item<long>();
+        var nan = grad.isnan().sum().item<long>();
+        throw new InvalidOperationException(
+            $"Training diverged at epoch {epoch}, step {step}: the gradient of '{name}' (layer '{layer}') is not finite " +
+            $"({bad} of {grad.numel()} values: {nan} NaN, {bad - nan} infinite); the loss was {lossValue:G6}. " +
+            (layers.Count > 1 ? $"Layers with non-finite gradients, input first: {string.Join(", ", layers.Select(l => $"'{l}'"))}. " : "") +
+            (double.IsFinite(lossValue)
+                ? "A finite loss with a non-finite gradient points at the engine (see docs/troubleshooting.md, TorchEngine.Protect) " +
+                  "or an overflowing layer; "
+                : "") +
+            "lower the learning rate, exclude that layer from quantization, or raise its bit width. The weights were not " +
+            "updated by this step.");
     }
 
     public void Calibrate(QuantizedNetwork network, IDataView data, long maxRows)

@@ -8,8 +8,10 @@ namespace MLNetQuant.Training;
 /// validated before anything runs, so a mistake fails in milliseconds with the option's name.</summary>
 public abstract class QuantizationOptions
 {
-    /// <summary>A model with weights to fine-tune or calibrate (trained in place: it becomes the network's latent
-    /// model). Set this or <see cref="ModelFactory"/>, not both.</summary>
+    /// <summary>A model with weights to fine-tune or calibrate. The estimators' Fit leaves it as it was (it trains the
+    /// instance and restores every parameter and buffer afterwards, also when Fit throws); the lower-level
+    /// <see cref="QuantizationRunner.Run(Microsoft.ML.MLContext, QuantizationOptions, Microsoft.ML.IDataView?)"/> trains it in
+    /// place, as the returned network's latent model. Set this or <see cref="ModelFactory"/>, not both.</summary>
     public nn.Module<Tensor, Tensor>? Model { get; set; }
 
     /// <summary>Builds a fresh model to train from scratch (called once, after seeding TorchSharp from the MLContext).</summary>

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace MLNetQuant.Training;
 
-/// <summary>The outcome of <see cref="QuantizationRunner.Run"/>: the fake-quantized network (in evaluation mode), the
+/// <summary>The outcome of <see cref="QuantizationRunner.Run(Microsoft.ML.MLContext, QuantizationOptions, Microsoft.ML.IDataView?)"/>: the fake-quantized network (in evaluation mode), the
 /// device it lives on, and the per-epoch history (empty for Naive and Observer).</summary>
 /// <param name="Network">The network, its quantization parameters set.</param>
 /// <param name="Device">Where it runs.</param>

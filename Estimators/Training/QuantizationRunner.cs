@@ -24,7 +24,14 @@ public static class QuantizationRunner
     /// <exception cref="QuantConfigException">An invalid sub-config, named by index and key.</exception>
     /// <exception cref="NotSupportedException">A module MLNetQuant cannot quantize, named.</exception>
     /// <exception cref="OperationCanceledException">The options' cancellation token fired.</exception>
-    public static QuantizationRun Run(MLContext ml, QuantizationOptions options, IDataView? data)
+    public static QuantizationRun Run(MLContext ml, QuantizationOptions options, IDataView? data) =>
+        Run(ml, options, data, seed: null);
+
+    /// <summary>A seed drawn from <paramref name="ml"/>'s random source, as <see cref="Run(MLContext, QuantizationOptions, IDataView?)"/>
+    /// draws one per call; an estimator draws it once so that each of its fits is the same.</summary>
+    internal static int DrawSeed(MLContext ml) => ((IHostEnvironment)ml).Register(LogName).Rand.Next();
+
+    internal static QuantizationRun Run(MLContext ml, QuantizationOptions options, IDataView? data, int? seed)
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(options);
@@ -35,7 +42,7 @@ public static class QuantizationRunner
 
         var host = ((IHostEnvironment)ml).Register(LogName);
         using var log = host.Start(LogName);
-        var seed = host.Rand.Next();
+        var runSeed = seed ?? host.Rand.Next();
         var batches = data is null ? null
             : DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape, "training data");
         var validation = options as TrainingQuantizationOptions;
@@ -48,7 +55,7 @@ public static class QuantizationRunner
         QuantConfigResolver.Validate(configs, algorithm.Rules);
         var device = options.Device.Resolve();
 
-        random.manual_seed(seed);
+        random.manual_seed(runSeed);
         var model = options.Model ?? options.ModelFactory!() ??
             throw new ArgumentException("ModelFactory returned null.", nameof(options));
         var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
@@ -79,7 +86,7 @@ public static class QuantizationRunner
         switch (options)
         {
             case TrainingQuantizationOptions training:
-                history = trainer!.Train(network, data!, training, seed);
+                history = trainer!.Train(network, data!, training, runSeed);
                 break;
             case ObserverOptions observer:
                 trainer!.Calibrate(network, data!, observer.CalibrationRows);
