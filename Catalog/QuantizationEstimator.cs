@@ -53,7 +53,7 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
         bool isClassification;
         try
         {
-            var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null, _seed);
+            var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null, _seed, exportable: true);
             isClassification = run.IsClassification;
             exported = QdqExporter.Export(run.Network, _options.InputShape, run.Outputs, run.IsClassification,
                 _options.FeatureColumnName, ScoreColumnName);

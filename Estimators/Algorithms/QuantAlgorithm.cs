@@ -18,6 +18,14 @@ internal abstract class QuantAlgorithm
     /// <summary>The config used when the user gives none.</summary>
     public abstract IReadOnlyList<QuantConfig> DefaultConfig { get; }
 
+    /// <summary>The config used for <paramref name="model"/> when the user gives none (BNN keeps the model's first and
+    /// last weighted layers at 8 bits, so it needs the model).</summary>
+    public virtual IReadOnlyList<QuantConfig> DefaultConfigFor(nn.Module model) => DefaultConfig;
+
+    /// <summary>Bits of integer storage a <paramref name="bits"/>-bit weight grid of this algorithm needs in the exported
+    /// model (DoReFa's k-bit grid sits on odd multiples of 1/(2^k − 1): k + 1 bits).</summary>
+    public virtual int WeightStorageBits(int bits) => bits;
+
     /// <summary>Creates the quantizer of one tensor.</summary>
     /// <param name="plan">The layer's resolved plan.</param>
     /// <param name="type">Which tensor.</param>

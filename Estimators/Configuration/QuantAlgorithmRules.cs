@@ -29,9 +29,10 @@ public sealed record QuantAlgorithmRules(
     public static QuantAlgorithmRules DoReFa { get; } =
         new("DoReFa", new HashSet<QuantType> { QuantType.Weight, QuantType.Output }, 1, 16, false, false);
 
-    /// <summary>BNN: 1-bit weights and outputs.</summary>
+    /// <summary>BNN: 1-bit weights and outputs; weights of layers kept out of binarization (first and last, by
+    /// default) up to 8 bits.</summary>
     public static QuantAlgorithmRules Bnn { get; } =
-        new("BNN", new HashSet<QuantType> { QuantType.Weight, QuantType.Output }, 1, 1, false, false);
+        new("BNN", new HashSet<QuantType> { QuantType.Weight, QuantType.Output }, 1, 8, false, false);
 
     /// <summary>LSQ: learned steps for every quant type.</summary>
     public static QuantAlgorithmRules Lsq { get; } = new("LSQ", All, 2, 16, false, true);

@@ -3,6 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using MLNetQuant.Configuration;
 using MLNetQuant.Core;
+using MLNetQuant.Export;
 using MLNetQuant.Modeling;
 using static TorchSharp.torch;
 
@@ -31,7 +32,12 @@ public static class QuantizationRunner
     /// draws one per call; an estimator draws it once so that each of its fits is the same.</summary>
     internal static int DrawSeed(MLContext ml) => ((IHostEnvironment)ml).Register(LogName).Rand.Next();
 
-    internal static QuantizationRun Run(MLContext ml, QuantizationOptions options, IDataView? data, int? seed)
+    /// <param name="ml">Supplies the seed, the log channel and the data operations.</param>
+    /// <param name="options">Which algorithm, model, config and training settings.</param>
+    /// <param name="data">Training or calibration data (may be null for Naive).</param>
+    /// <param name="seed">The run's seed; null draws one from <paramref name="ml"/>.</param>
+    /// <param name="exportable">Refuse, before training, a config the QDQ exporter cannot write (the estimators export).</param>
+    internal static QuantizationRun Run(MLContext ml, QuantizationOptions options, IDataView? data, int? seed, bool exportable = false)
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(options);
@@ -51,15 +57,17 @@ public static class QuantizationRunner
                 "validation data");
 
         var algorithm = options.CreateAlgorithm();
-        var configs = options.UsesConfig && options.Config.Count > 0 ? options.Config.ToList() : algorithm.DefaultConfig.ToList();
-        QuantConfigResolver.Validate(configs, algorithm.Rules);
+        var userConfig = options.UsesConfig && options.Config.Count > 0;
+        if (userConfig) QuantConfigResolver.Validate(options.Config.ToList(), algorithm.Rules);
         var device = options.Device.Resolve();
 
         random.manual_seed(runSeed);
         var model = options.Model ?? options.ModelFactory!() ??
             throw new ArgumentException("ModelFactory returned null.", nameof(options));
+        var configs = userConfig ? options.Config.ToList() : algorithm.DefaultConfigFor(model).ToList();
         var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
             warning => log.Warning(MessageSensitivity.None, warning));
+        if (exportable) ExportPreflight.ThrowIfNotExportable(plans, algorithm);
         model.to(device);
         var (outputs, ranks) = Probe(model, options.InputShape, device);
         ThrowIfNoChannelAxis(plans, ranks);

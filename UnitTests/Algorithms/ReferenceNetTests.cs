@@ -65,14 +65,16 @@ public sealed class ReferenceNetTests
             Assert.IsGreaterThan(0.5, Accuracy(dorefa), "DoReFa W4");
             var bnn = QuantizationRunner.Run(ml, Train(new BnnOptions
             {
-                ModelFactory = FashionNets.HardtanhCnn, Optimizer = QuantOptimizer.Adam,
+                // With a BatchNorm1d after the binarized Linear, as binarized nets have (the benchmark's 90 % row): without
+                // it, this 2-epoch run from scratch on 2,000 rows sits at chance-adjacent 49–56 % depending on the kernels.
+                ModelFactory = FashionNets.HardtanhCnnWithLinearBatchNorm, Optimizer = QuantOptimizer.Adam,
                 Config =
                 {
                     new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 1, OpNames = { "4", "9" } },
                     new QuantConfig { QuantTypes = { QuantType.Output }, QuantBits = 1, OpNames = { "2", "6" } },
                 },
             }, 2, 0.001), train);
-            Assert.IsGreaterThan(0.5, Accuracy(bnn), "BNN W1A1 inner layers, from scratch");
+            Assert.IsGreaterThan(0.7, Accuracy(bnn), "BNN W1A1 inner layers, from scratch (80.2 % on this machine kind)");
         }
         finally
         {

@@ -100,7 +100,7 @@ public sealed class QuantConfigResolverTests
         yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, OpTypes = { "default" } }, "quant_bits", QuantAlgorithmRules.Qat };
         yield return new object[] { new QuantConfig { OpTypes = { "default" } }, "quant_types", QuantAlgorithmRules.Qat };
         yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Output }, QuantBits = 8, OpTypes = { "ReLU" } }, "quant_types", QuantAlgorithmRules.Naive };
-        yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 4, OpTypes = { "default" } }, "quant_bits", QuantAlgorithmRules.Bnn };
+        yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 9, OpTypes = { "default" } }, "quant_bits", QuantAlgorithmRules.Bnn };
         yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 16, OpTypes = { "default" } }, "quant_bits", QuantAlgorithmRules.Observer };
         yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 8, OpTypes = { "default" }, QuantStartStep = 10 }, "quant_start_step", QuantAlgorithmRules.Lsq };
         yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 8, OpTypes = { "default" }, QuantStartStep = -1 }, "quant_start_step", QuantAlgorithmRules.Qat };
