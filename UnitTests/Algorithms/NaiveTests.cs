@@ -28,7 +28,7 @@ public sealed class NaiveTests
     public void Run_QuantizesEveryWeightPerChannel_WithoutData_AndLeavesTheLatentWeightsAlone()
     {
         var ml = new MLContext(seed: 1);
-        var model = TestData.TinyCnn();
+        var model = TestData.SeededTinyCnn(1);
         var before = model.parameters().Select(p => TestData.Values(p)).ToArray();
         var run = QuantizationRunner.Run(ml, new NaiveOptions { Model = model, InputShape = TestData.InputShape, Device = QuantDevice.Cpu }, null);
 
@@ -45,6 +45,7 @@ public sealed class NaiveTests
     public void FourBitPerTensor_UsesAtMostSixteenLevels()
     {
         var ml = new MLContext(seed: 1);
+        manual_seed(2);
         var model = nn.Sequential(nn.Linear(64, 32));
         var run = QuantizationRunner.Run(ml, new NaiveOptions
         {
@@ -63,7 +64,7 @@ public sealed class NaiveTests
     {
         var e = Assert.ThrowsExactly<QuantConfigException>(() => QuantizationRunner.Run(new MLContext(1), new NaiveOptions
         {
-            Model = TestData.TinyCnn(), InputShape = TestData.InputShape,
+            Model = TestData.SeededTinyCnn(1), InputShape = TestData.InputShape,
             Config = { new QuantConfig { QuantTypes = { QuantType.Input }, QuantBits = 8, OpTypes = { "Conv2d" } } },
         }, null));
         StringAssert.Contains(e.Message, "config[0].quant_types");

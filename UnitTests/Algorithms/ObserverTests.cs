@@ -13,7 +13,7 @@ public sealed class ObserverTests
 {
     private static ObserverOptions Options(CalibrationMethod method, int bits = 8) => new()
     {
-        Model = TestData.TinyCnn(), InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Calibration = method,
+        Model = TestData.SeededTinyCnn(1), InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Calibration = method,
         Config = { new QuantConfig { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = bits, OpTypes = { "Conv2d", "Linear" } } },
     };
 

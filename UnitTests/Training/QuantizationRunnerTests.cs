@@ -156,7 +156,7 @@ public sealed class QuantizationRunnerTests
         var epochs = Qat(epochs: 0);
         Assert.AreEqual("Epochs", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => QuantizationRunner.Run(ml, epochs, data)).ParamName);
         var both = Qat();
-        both.Model = TestData.TinyCnn();
+        both.Model = TestData.SeededTinyCnn(1);
         Assert.ThrowsExactly<ArgumentException>(() => QuantizationRunner.Run(ml, both, data));
         var shape = Qat();
         shape.InputShape = new long[] { 1, 0, 8 };

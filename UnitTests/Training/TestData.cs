@@ -38,9 +38,19 @@ internal static class TestData
 
     public static IDataView Quadrants(MLContext ml, int rows, int seed = 1) => ml.Data.LoadFromEnumerable(QuadrantRows(rows, seed));
 
-    /// <summary>Conv(1,4,3,p1)-BN-ReLU-MaxPool2-Flatten-Linear(64,4): names 0 … 5.</summary>
+    /// <summary>Conv(1,4,3,p1)-BN-ReLU-MaxPool2-Flatten-Linear(64,4): names 0 … 5. Unseeded: for a ModelFactory (the
+    /// runner seeds TorchSharp before calling it) or where the weights do not matter.</summary>
     public static nn.Module<Tensor, Tensor> TinyCnn() => nn.Sequential(
         nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 4));
+
+    /// <summary><see cref="TinyCnn"/> with fixed initial weights: seeds TorchSharp, then builds it. For a model handed
+    /// over built (Model = …, Qat(model, …)), which exists before the runner seeds, so that its weights, and the
+    /// results, do not depend on which tests ran before in the process.</summary>
+    public static nn.Module<Tensor, Tensor> SeededTinyCnn(int seed)
+    {
+        manual_seed(seed);
+        return TinyCnn();
+    }
 
     /// <summary>Conv-BN-Hardtanh-MaxPool-Flatten-Linear-Hardtanh-Linear, for BNN: names 0 … 7.</summary>
     public static nn.Module<Tensor, Tensor> TinyHardtanhNet() => nn.Sequential(
