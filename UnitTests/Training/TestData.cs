@@ -57,5 +57,19 @@ internal static class TestData
         nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.Hardtanh(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(64, 16), nn.Hardtanh(), nn.Linear(16, 4));
 
+    /// <summary>Every parameter and buffer of <paramref name="module"/> (BatchNorm's running_mean, running_var and
+    /// num_batches_tracked included) by state_dict name, as exact float64 copies of their values.</summary>
+    public static (string Name, double[] Values)[] State(nn.Module module) => module.state_dict()
+        .Select(kv => (kv.Key, kv.Value.detach().cpu().to_type(ScalarType.Float64).data<double>().ToArray())).ToArray();
+
+    /// <summary>Asserts two <see cref="State"/> snapshots hold the same tensors with the same values, bit for bit.</summary>
+    public static void AssertSameState((string Name, double[] Values)[] expected, (string Name, double[] Values)[] actual,
+        string message)
+    {
+        CollectionAssert.AreEqual(expected.Select(e => e.Name).ToArray(), actual.Select(a => a.Name).ToArray(), $"{message}: names");
+        for (var i = 0; i < expected.Length; i++)
+            CollectionAssert.AreEqual(expected[i].Values, actual[i].Values, $"{message}: '{expected[i].Name}'");
+    }
+
     public static float[] Values(Tensor t) => t.detach().cpu().to_type(ScalarType.Float32).data<float>().ToArray();
 }
