@@ -29,6 +29,7 @@ public sealed class LsqTests
     [TestMethod]
     public void NonNegativeActivation_UsesTheUnsignedGrid_SignedInputKeepsTheSignedOne()
     {
+        manual_seed(6);
         var relu = new LsqQuantizer(QuantType.Input, QuantSpec.UInt8PerTensorAffineActivations, null, CPU);
         using var positive = rand(4, 8);
         relu.Quantize(positive, new QuantContext(true, false, 1)).Dispose();
@@ -47,7 +48,7 @@ public sealed class LsqTests
     public void Training_LearnsTheSteps_AndTheLatentWeights()
     {
         var ml = new MLContext(seed: 4);
-        var model = TestData.TinyCnn();
+        var model = TestData.SeededTinyCnn(4);
         var linearBefore = TestData.Values(((Linear)((Sequential)model)[5]).weight!);
         var options = new LsqOptions
         {

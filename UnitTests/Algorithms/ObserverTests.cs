@@ -13,7 +13,7 @@ public sealed class ObserverTests
 {
     private static ObserverOptions Options(CalibrationMethod method, int bits = 8) => new()
     {
-        Model = TestData.TinyCnn(), InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Calibration = method,
+        Model = TestData.SeededTinyCnn(1), InputShape = TestData.InputShape, Device = QuantDevice.Cpu, Calibration = method,
         Config = { new QuantConfig { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = bits, OpTypes = { "Conv2d", "Linear" } } },
     };
 
@@ -24,7 +24,9 @@ public sealed class ObserverTests
         var rows = TestData.QuadrantRows(200, seed: 9);
         var options = Options(CalibrationMethod.MinMax);
         options.CalibrationRows = 150;
-        var before = options.Model!.parameters().Select(p => TestData.Values(p)).ToArray();
+        var before = TestData.State(options.Model!);
+        CollectionAssert.IsSubsetOf(new[] { "1.running_mean", "1.running_var", "1.num_batches_tracked" },
+            before.Select(s => s.Name).ToArray(), "the BN buffers are part of the check");
         var run = QuantizationRunner.Run(ml, options, ml.Data.LoadFromEnumerable(rows));
 
         var seen = rows.Take(150).SelectMany(r => r.Features).ToArray();
@@ -33,8 +35,7 @@ public sealed class ObserverTests
         Assert.AreEqual(expected.ScaleValues()[0], actual.ScaleValues()[0], 1e-7, "only the first 150 rows are read");
         Assert.AreEqual(expected.ZeroPointValues()[0], actual.ZeroPointValues()[0]);
         Assert.IsEmpty(run.History, "no training");
-        var after = options.Model.parameters().Select(p => TestData.Values(p)).ToArray();
-        for (var i = 0; i < before.Length; i++) CollectionAssert.AreEqual(before[i], after[i], "weights untouched");
+        TestData.AssertSameState(before, TestData.State(options.Model!), "weights and BN statistics untouched by calibration");
     }
 
     [TestMethod]

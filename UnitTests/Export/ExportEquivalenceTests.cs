@@ -51,7 +51,7 @@ public sealed class ExportEquivalenceTests
     {
         var ml = new MLContext(seed: 3);
         var options = create();
-        options.Model = TestData.TinyCnn();
+        options.Model = TestData.SeededTinyCnn(3);
         options.InputShape = TestData.InputShape;
         options.Device = QuantDevice.Cpu;
         if (options is TrainingQuantizationOptions training && training.Optimizer == QuantOptimizer.Sgd) training.LearningRate = 0.01;

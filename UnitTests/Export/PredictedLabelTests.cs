@@ -32,7 +32,7 @@ public sealed class PredictedLabelTests
     // Text labels mapped to keys in a fixed order, then QAT: the pipeline a Model Builder user writes.
     private static EstimatorChain<QuantizedModelTransformer> KeyLabelPipeline(MLContext ml) => ml.Transforms.Conversion
         .MapValueToKey("Label", "Quadrant", keyData: ml.Data.LoadFromEnumerable(Quadrants.Select(q => new KeyRow { Quadrant = q })))
-        .Append(ml.Quantization().Qat(TestData.TinyCnn(), TestData.InputShape, epochs: 3, learningRate: 0.01));
+        .Append(ml.Quantization().Qat(TestData.SeededTinyCnn(3), TestData.InputShape, epochs: 3, learningRate: 0.01));
 
     [TestMethod]
     public void KeyLabel_PredictedLabelIsTheArgMaxKey_WithTheLabelsValues_AndScoreIsTheOnnxScore()
@@ -91,7 +91,7 @@ public sealed class PredictedLabelTests
     public void UInt32Label_PredictedLabelValuesAreTheClassIndices()
     {
         var ml = new MLContext(seed: 4);
-        using var model = ml.Quantization().Qat(TestData.TinyCnn(), TestData.InputShape, epochs: 2, learningRate: 0.01).Fit(TestData.Quadrants(ml, 256));
+        using var model = ml.Quantization().Qat(TestData.SeededTinyCnn(4), TestData.InputShape, epochs: 2, learningRate: 0.01).Fit(TestData.Quadrants(ml, 256));
         var scored = model.Transform(TestData.Quadrants(ml, 64, seed: 5));
         var values = ml.Transforms.Conversion.MapKeyToValue("PredictedIndex", "PredictedLabel").Fit(scored).Transform(scored);
         var indices = values.GetColumn<uint>("PredictedIndex").ToArray();
@@ -136,7 +136,7 @@ public sealed class PredictedLabelTests
     {
         var ml = new MLContext(seed: 6);
         var data = ml.Data.LoadFromEnumerable(new[] { new TextLabelRow { Features = new float[64], Label = "a" } });
-        var estimator = ml.Quantization().Qat(TestData.TinyCnn(), TestData.InputShape);
+        var estimator = ml.Quantization().Qat(TestData.SeededTinyCnn(6), TestData.InputShape);
         var e = Assert.ThrowsExactly<ArgumentException>(() => estimator.GetOutputSchema(SchemaShapes.Of(data.Schema)));
         StringAssert.Contains(e.Message, "'Label'");
         StringAssert.Contains(e.Message, "MapValueToKey");

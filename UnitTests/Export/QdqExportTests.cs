@@ -130,11 +130,11 @@ public sealed class QdqExportTests
     {
         var ml = new MLContext(1);
         var data = TestData.Quadrants(ml, 8);
-        var estimator = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape);
+        var estimator = ml.Quantization().Naive(TestData.SeededTinyCnn(1), TestData.InputShape);
         var shape = estimator.GetOutputSchema(SchemaShapes.Of(data.Schema));
         var score = shape.Single(c => c.Name == "Score");
         Assert.AreEqual(SchemaShape.Column.VectorKind.Vector, score.Kind);
-        var renamed = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape, featureColumnName: "Pixels");
+        var renamed = ml.Quantization().Naive(TestData.SeededTinyCnn(1), TestData.InputShape, featureColumnName: "Pixels");
         var e = Assert.ThrowsExactly<ArgumentException>(() => renamed.GetOutputSchema(SchemaShapes.Of(data.Schema)));
         StringAssert.Contains(e.Message, "'Pixels'");
     }
@@ -145,7 +145,7 @@ public sealed class QdqExportTests
         var ml = new MLContext(seed: 1) { GpuDeviceId = 0 };
         Assert.AreEqual(OnnxInference.HasCuda() ? "CUDA" : "CPU", OnnxInference.UseBestExecutionProvider(ml));
         if (!OnnxInference.HasCuda()) Assert.IsNull(ml.GpuDeviceId, "ML.NET would otherwise try CUDA and throw (ML.NET #4656)");
-        using var model = ml.Quantization().Naive(TestData.TinyCnn(), TestData.InputShape).Fit(TestData.Quadrants(ml, 8));
+        using var model = ml.Quantization().Naive(TestData.SeededTinyCnn(1), TestData.InputShape).Fit(TestData.Quadrants(ml, 8));
         var scored = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(TestData.Quadrants(ml, 16)), false).ToArray();
         Assert.HasCount(16, scored);
     }
@@ -181,7 +181,7 @@ public sealed class QdqExportTests
     {
         var ml = new MLContext(seed: 2);
         var pipeline = ml.Transforms.NormalizeMinMax("Features")
-            .Append(ml.Quantization().Qat(TestData.TinyCnn(), TestData.InputShape, epochs: 2, learningRate: 0.01));
+            .Append(ml.Quantization().Qat(TestData.SeededTinyCnn(2), TestData.InputShape, epochs: 2, learningRate: 0.01));
         var model = pipeline.Fit(TestData.Quadrants(ml, 512));
         var scored = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(TestData.Quadrants(ml, 64, seed: 3)), false).ToArray();
         Assert.HasCount(64, scored);

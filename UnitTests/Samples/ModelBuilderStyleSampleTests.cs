@@ -13,7 +13,7 @@ public sealed class ModelBuilderStyleSampleTests
         TestContext.WriteLine(output);
         Assert.AreEqual(0, exitCode, output);
         var accuracy = double.Parse(output.Split("test accuracy ")[1].Split('%')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        Assert.IsGreaterThan(50, accuracy, "QAT from scratch learns the task in one short epoch");
+        Assert.IsGreaterThan(62, accuracy, "QAT from scratch, one epoch on 2,000 rows: 70.00 % on 300 test rows, run after run");
         var predictions = output.Split('\n').Where(l => l.StartsWith("Actual:", StringComparison.Ordinal)).ToArray();
         Assert.HasCount(5, predictions);
         var classNames = new[] { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };

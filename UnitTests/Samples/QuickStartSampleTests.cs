@@ -24,10 +24,18 @@ public sealed class QuickStartSampleTests
             }
             var floatAccuracy = Accuracy("float ");
             var int8 = Accuracy("int8 QAT, reloaded .zip");
-            Assert.IsGreaterThan(65, floatAccuracy, "the CNN learns Fashion-MNIST well past chance");
+            // Run after run on the CPU: float 80.40 %, int8 84.30 % (it had one more epoch, of QAT) on 1,000 test images.
+            Assert.IsGreaterThan(75, floatAccuracy, "the CNN after two epochs on 3,000 images (80.40 %)");
             Assert.IsGreaterThan(floatAccuracy - 2, int8, "the reloaded int8 model keeps the accuracy");
             Assert.IsTrue(File.Exists(Path.Combine(output.FullName, "fashion-int8.zip")), "the .zip is saved");
-            StringAssert.Contains(log, "of the float size");
+            var summary = log.Split('\n').Single(l => l.StartsWith("int8 model: ", StringComparison.Ordinal));
+            var size = double.Parse(summary.Split("int8 model: ")[1].Split('%')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.IsLessThan(30, size, "int8 weights: about a quarter of the float ONNX file (26.3 %)");
+            // The speed ratio is printed, not asserted: on this small net and a shared 2-core machine it is noise
+            // (0.93–1.24× seen here); BENCHMARKS.md holds the speed targets. The test checks one was measured.
+            var speed = double.Parse(summary.Split("size, ")[1].Split('×')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            TestContext.WriteLine($"measured int8/float speed ratio: {speed}×");
+            Assert.IsTrue(double.IsFinite(speed) && speed > 0, $"a measured speed ratio, got {speed}");
 
             // The ProductionLoader sample loads that .zip with ML.NET and ONNX Runtime only.
             var (loaderExit, loaderLog) = SampleRunner.Run("ProductionLoader",
@@ -36,7 +44,7 @@ public sealed class QuickStartSampleTests
             Assert.AreEqual(0, loaderExit, loaderLog);
             StringAssert.Contains(loaderLog, "torch or mlnetquant assemblies loaded: []");
             var loaderAccuracy = double.Parse(loaderLog.Split(": ")[1].Split('%')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            Assert.IsGreaterThan(int8 - 5, loaderAccuracy, "about the QuickStart's int8 accuracy on a 300-image subset");
+            Assert.IsGreaterThan(int8 - 5, loaderAccuracy, "about the QuickStart's int8 accuracy on a 300-image subset (84.33 %)");
         }
         finally
         {

@@ -31,8 +31,7 @@ public sealed class BatchNormFoldingTests
     [TestMethod]
     public void FoldedNetwork_InEvaluation_MatchesTheFloatModelWithItsBatchNorm()
     {
-        manual_seed(11);
-        var model = TestData.TinyCnn();
+        var model = TestData.SeededTinyCnn(11);
         RandomiseStatistics((BatchNorm)((Sequential)model)[1]);
         var run = QuantizationRunner.Run(new MLContext(1), SixteenBit(model, TestData.InputShape), null);
         Assert.AreEqual("1", run.Network.Layers[0].FoldedBatchNormName);
@@ -49,7 +48,7 @@ public sealed class BatchNormFoldingTests
     public void Qat_TrainingMode_UpdatesTheBatchNormStatistics_WhichTheFoldUses()
     {
         var ml = new MLContext(seed: 3);
-        var model = TestData.TinyCnn();
+        var model = TestData.SeededTinyCnn(3);
         var bn = (BatchNorm)((Sequential)model)[1];
         var meanBefore = TestData.Values(bn.running_mean!);
         var run = QuantizationRunner.Run(ml, new QatOptions

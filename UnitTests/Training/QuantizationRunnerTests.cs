@@ -82,6 +82,17 @@ public sealed class QuantizationRunnerTests
         StringAssert.Contains(e.Message, "'Label'");
     }
 
+    // Training reads each epoch through ShuffleRows, so its row number is the position in that epoch's shuffled order
+    // (docs/algorithms.md says so); calibration and evaluation read the data in order, so theirs is the row's index.
+    private static int RowNumber(InvalidDataException e, int rows)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(e.Message, @"^Row (\d+): ");
+        Assert.IsTrue(match.Success, $"the message starts with the row: {e.Message}");
+        var row = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.IsLessThan(rows, row, e.Message);
+        return row;
+    }
+
     [TestMethod]
     public void ClassOutsideTheModelOutputs_IsReportedWithItsRow()
     {
@@ -89,7 +100,44 @@ public sealed class QuantizationRunnerTests
         var rows = TestData.QuadrantRows(10, 1);
         rows[6].Label = 9;
         var e = Assert.ThrowsExactly<InvalidDataException>(() => QuantizationRunner.Run(ml, Qat(), ml.Data.LoadFromEnumerable(rows)));
-        StringAssert.Contains(e.Message, "class 9");
+        StringAssert.Contains(e.Message, "label column 'Label' holds class 9, outside the model's 4 outputs");
+        RowNumber(e, 10);
+    }
+
+    [TestMethod]
+    public void NaNFeature_InTraining_IsReportedWithItsRowAndValue()
+    {
+        var ml = new MLContext(1);
+        var rows = TestData.QuadrantRows(10, 1);
+        rows[3].Features[17] = float.NaN;
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => QuantizationRunner.Run(ml, Qat(), ml.Data.LoadFromEnumerable(rows)));
+        StringAssert.Contains(e.Message, "features column 'Features' holds NaN");
+        RowNumber(e, 10);
+    }
+
+    [TestMethod]
+    public void NaNFeature_InCalibrationData_IsReportedWithItsRowIndex()
+    {
+        var ml = new MLContext(1);
+        var rows = TestData.QuadrantRows(10, 1);
+        rows[6].Features[40] = float.NaN;
+        var options = new ObserverOptions { Model = TestData.SeededTinyCnn(1), InputShape = TestData.InputShape, Device = QuantDevice.Cpu };
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => QuantizationRunner.Run(ml, options, ml.Data.LoadFromEnumerable(rows)));
+        StringAssert.Contains(e.Message, "features column 'Features' holds NaN");
+        Assert.AreEqual(6, RowNumber(e, 10), "calibration reads in order: the index of the row in the data");
+    }
+
+    [TestMethod]
+    public void ClassOutsideTheModelOutputs_InEvaluationData_IsReportedWithItsRowIndex()
+    {
+        var ml = new MLContext(1);
+        var options = Qat();
+        var run = QuantizationRunner.Run(ml, options, TestData.Quadrants(ml, 64));
+        var rows = TestData.QuadrantRows(100, 2);
+        rows[71].Label = 4;
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => QuantizationRunner.Evaluate(ml, run, ml.Data.LoadFromEnumerable(rows), options));
+        StringAssert.Contains(e.Message, "holds class 4, outside the model's 4 outputs");
+        Assert.AreEqual(71, RowNumber(e, 100), "evaluation reads in order: the index of the row in the data");
     }
 
     [TestMethod]
@@ -156,7 +204,7 @@ public sealed class QuantizationRunnerTests
         var epochs = Qat(epochs: 0);
         Assert.AreEqual("Epochs", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => QuantizationRunner.Run(ml, epochs, data)).ParamName);
         var both = Qat();
-        both.Model = TestData.TinyCnn();
+        both.Model = TestData.SeededTinyCnn(1);
         Assert.ThrowsExactly<ArgumentException>(() => QuantizationRunner.Run(ml, both, data));
         var shape = Qat();
         shape.InputShape = new long[] { 1, 0, 8 };
@@ -214,21 +262,21 @@ public sealed class QuantizationRunnerTests
     [TestMethod]
     public void SameSeed_OnCpu_GivesIdenticalWeightsAndScales()
     {
-        (float[][] Weights, float[][] Scales) Once()
+        ((string Name, double[] Values)[] Weights, float[][] Scales) Once()
         {
             var ml = new MLContext(seed: 7);
             var options = Qat(epochs: 2);
             options.Config.Add(new QuantConfig { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = 8, OpTypes = { "default" } });
             options.Config.Add(new QuantConfig { QuantTypes = { QuantType.Output }, QuantBits = 8, OpTypes = { "ReLU" } });
             var run = QuantizationRunner.Run(ml, options, TestData.Quadrants(ml, 256));
-            var weights = run.Network.Model.parameters().Select(p => TestData.Values(p)).ToArray();
+            var weights = TestData.State(run.Network.Model);
             var scales = run.Network.Layers.SelectMany(l => l.QuantTypes.Select(t => l.CurrentQParams(t)!.ScaleValues())).ToArray();
             return (weights, scales);
         }
         var first = Once();
         var second = Once();
-        Assert.HasCount(first.Weights.Length, second.Weights);
-        for (var i = 0; i < first.Weights.Length; i++) CollectionAssert.AreEqual(first.Weights[i], second.Weights[i], $"parameter {i}");
+        CollectionAssert.Contains(first.Weights.Select(w => w.Name).ToArray(), "1.running_var", "BN statistics are compared too");
+        TestData.AssertSameState(first.Weights, second.Weights, "parameters and buffers of two runs with one seed");
         Assert.HasCount(5, first.Scales, "conv weight+input, ReLU output, linear weight+input");
         for (var i = 0; i < first.Scales.Length; i++) CollectionAssert.AreEqual(first.Scales[i], second.Scales[i], $"scale {i}");
     }
