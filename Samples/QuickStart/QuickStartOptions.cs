@@ -1,18 +1,18 @@
 namespace MLNetQuant.Samples.QuickStart;
 
-/// <summary>Command-line options of the quick start; every one has a default that runs in a few minutes on 2 cores.</summary>
+/// <summary>Command-line options of the quick start; every one has a default that runs in under a minute on 2 cores.</summary>
 internal sealed record QuickStartOptions(int TrainRows, int TestRows, int Epochs, int BatchSize, int Seed, string Output)
 {
     private const string Usage =
         "usage: QuickStart [--full] [--train ROWS] [--test ROWS] [--epochs N] [--batch-size N] [--seed N] [--out DIR]\n" +
-        "  defaults: 20000 training rows (or all of the bundled slice), 5000 test rows, 2 float epochs + 1 QAT epoch,\n" +
+        "  defaults: 6000 training rows (or all of the bundled slice), 2000 test rows, 1 float epoch + 1 QAT epoch,\n" +
         "  batch 64, seed 0, the model .zip written to the current directory;\n" +
         "  --full uses all 60000/10000 rows of Debian's dataset-fashion-mnist.";
 
     /// <summary>Parses the arguments; prints the usage and returns null when they are wrong.</summary>
     public static QuickStartOptions? Parse(string[] args)
     {
-        var options = new QuickStartOptions(20_000, 5_000, 2, 64, 0, Environment.CurrentDirectory);
+        var options = new QuickStartOptions(6_000, 2_000, 1, 64, 0, Environment.CurrentDirectory);
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");

@@ -13,7 +13,7 @@ public sealed class QuickStartSampleTests
         var output = Directory.CreateTempSubdirectory("mlnetquant-quickstart-");
         try
         {
-            var (exitCode, log) = SampleRunner.Run("QuickStart", $"--train 3000 --test 1000 --epochs 2 --out \"{output.FullName}\"", TimeSpan.FromMinutes(5));
+            var (exitCode, log) = SampleRunner.Run("QuickStart", $"--train 3000 --test 1000 --epochs 1 --out \"{output.FullName}\"", TimeSpan.FromMinutes(5));
             TestContext.WriteLine(log);
             Assert.AreEqual(0, exitCode, log);
             double Accuracy(string row)
@@ -24,15 +24,16 @@ public sealed class QuickStartSampleTests
             }
             var floatAccuracy = Accuracy("float ");
             var int8 = Accuracy("int8 QAT, reloaded .zip");
-            // Run after run on the CPU: float 80.40 %, int8 84.30 % (it had one more epoch, of QAT) on 1,000 test images.
-            Assert.IsGreaterThan(75, floatAccuracy, "the CNN after two epochs on 3,000 images (80.40 %)");
+            // Run after run on the CPU: float 76.00 %, int8 83.00 % (it had one more epoch, of QAT) on 1,000 test images.
+            Assert.IsGreaterThan(70, floatAccuracy, "the CNN after one epoch on 3,000 images (76.00 %)");
             Assert.IsGreaterThan(floatAccuracy - 2, int8, "the reloaded int8 model keeps the accuracy");
             Assert.IsTrue(File.Exists(Path.Combine(output.FullName, "fashion-int8.zip")), "the .zip is saved");
             var summary = log.Split('\n').Single(l => l.StartsWith("int8 model: ", StringComparison.Ordinal));
             var size = double.Parse(summary.Split("int8 model: ")[1].Split('%')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            Assert.IsLessThan(30, size, "int8 weights: about a quarter of the float ONNX file (26.3 %)");
-            // The speed ratio is printed, not asserted: on this small net and a shared 2-core machine it is noise
-            // (0.93–1.24× seen here); BENCHMARKS.md holds the speed targets. The test checks one was measured.
+            Assert.IsLessThan(30, size, "int8 weights: about a quarter of the float ONNX file (25.9 %)");
+            // The speed ratio is printed, not asserted: timings on a shared 2-core machine under a test run are noise
+            // (1.67–1.73× seen on the default run of this net, alone on the machine); the benchmark program holds speed
+            // targets. The test checks one was measured.
             var speed = double.Parse(summary.Split("size, ")[1].Split('×')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
             TestContext.WriteLine($"measured int8/float speed ratio: {speed}×");
             Assert.IsTrue(double.IsFinite(speed) && speed > 0, $"a measured speed ratio, got {speed}");
@@ -44,7 +45,7 @@ public sealed class QuickStartSampleTests
             Assert.AreEqual(0, loaderExit, loaderLog);
             StringAssert.Contains(loaderLog, "torch or mlnetquant assemblies loaded: []");
             var loaderAccuracy = double.Parse(loaderLog.Split(": ")[1].Split('%')[0].Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            Assert.IsGreaterThan(int8 - 5, loaderAccuracy, "about the QuickStart's int8 accuracy on a 300-image subset (84.33 %)");
+            Assert.IsGreaterThan(int8 - 5, loaderAccuracy, "about the QuickStart's int8 accuracy on a 300-image subset");
         }
         finally
         {
