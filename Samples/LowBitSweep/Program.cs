@@ -1,6 +1,6 @@
 // Low-bit sweep: how accuracy falls with the bit width, per algorithm. Trains the reference CNN in float, fine-tunes it
 // with QAT, LSQ (weights and inputs) and DoReFa (weights) at 8, 4 and 2 bits — first conv and last linear kept at 8
-// bits, as usual for low-bit nets — trains a BNN (1 bit, inner layers) from scratch, and writes low-bit-sweep.csv and
+// bits (in float for DoReFa), as usual for low-bit nets — trains a BNN (1 bit, inner layers) from scratch, and writes low-bit-sweep.csv and
 // low-bit-sweep.png (accuracy against bits).
 //
 //   dotnet run --project Samples/LowBitSweep -c Release                     # 20,000 rows: a few minutes on 2 cores
@@ -70,7 +70,14 @@ foreach (var bits in new[] { 8, 4, 2 })
 {
     results.Add(("QAT", bits, Accuracy(QuantizationRunner.Run(ml, FineTune(new QatOptions { Config = Config(bits, QuantType.Weight, QuantType.Input) }, bits), train))));
     results.Add(("LSQ", bits, Accuracy(QuantizationRunner.Run(ml, FineTune(new LsqOptions { Config = Config(bits, QuantType.Weight, QuantType.Input) }, bits), train))));
-    results.Add(("DoReFa", bits, Accuracy(QuantizationRunner.Run(ml, FineTune(new DoReFaOptions { Config = Config(bits, QuantType.Weight) }, bits), train))));
+    // DoReFa maps every weight into [−1, 1]: the BNs after the convs absorb that, but the last linear's logits would
+    // change scale, so DoReFa's usual recipe (the paper's) keeps the first and last layers in float.
+    var dorefa = new List<QuantConfig>
+    {
+        new() { QuantTypes = { QuantType.Weight }, QuantBits = bits, OpTypes = { "Conv2d", "Linear" } },
+        new() { OpNames = { "0", "11" }, Exclude = true },
+    };
+    results.Add(("DoReFa", bits, Accuracy(QuantizationRunner.Run(ml, FineTune(new DoReFaOptions { Config = dorefa }, bits), train))));
     foreach (var r in results.TakeLast(3)) Console.WriteLine($"{r.Algorithm,-7} W{bits}{(r.Algorithm == "DoReFa" ? "  " : $"A{bits}")}: {r.Accuracy:F2} %");
 }
 var bnn = QuantizationRunner.Run(ml, new BnnOptions

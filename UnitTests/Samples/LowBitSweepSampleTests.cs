@@ -40,9 +40,9 @@ public sealed class LowBitSweepSampleTests
                         Assert.IsGreaterThan(68, accuracy, "BNN W1A1 from scratch (75.00 % in quick mode)");
                         break;
                     case "DoReFa":
-                        // Quick mode's 16 fine-tuning steps leave DoReFa at chance (9.67–21.33 %): it rescales every
-                        // weight into [−1, 1] and needs more steps to re-adapt (2,000 rows already give 52.67–71.33 %).
-                        // Its accuracy is asserted by ReferenceNetTests (> 50 %) and measured by BENCHMARKS.md (90.91 % W4).
+                        // First and last layers in float (DoReFa's recipe): 68.67 / 69.67 / 61.33 % at W8 / W4 / W2 in
+                        // quick mode. (With them as 8-bit DoReFa layers the logits changed scale and it sat at chance.)
+                        Assert.IsGreaterThan(row[1] == "2" ? 55 : floatAccuracy - 5, accuracy, $"DoReFa W{row[1]} keeps most of the float accuracy");
                         break;
                     default:
                         Assert.Fail($"unexpected algorithm '{row[0]}'");
