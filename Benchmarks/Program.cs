@@ -17,12 +17,20 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 if (args.Length == 2 && args[0] == "--memory-probe") return CalibrationMemory.Probe(int.Parse(args[1], CultureInfo.InvariantCulture));
+if (args.Length == 2 && args[0] == EngineCostBenchmark.ChildFlag) return EngineCostBenchmark.Child(int.Parse(args[1], CultureInfo.InvariantCulture));
 var o = BenchmarkOptions.Parse(args);
 if (o is null) return 2;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 torch.set_num_threads(o.Threads);
 var command = "dotnet run --project Benchmarks -c Release" + (args.Length > 0 ? " -- " + string.Join(" ", args) : "");
+Directory.CreateDirectory(o.Output);
+if (o.Only.Count == 1 && o.Runs("engine"))
+{
+    // The oneDNN cap's cost needs no float model of this process: child processes train their own epochs.
+    EngineCostBenchmark.Run(o.Output, command, o.TrainRows, o.TimingRounds);
+    return 0;
+}
 var ml = new MLContext(seed: o.Seed);
 var (train, trainRows, source) = FashionData.Load(ml, train: true, o.TrainRows);
 var (test, testRows, _) = FashionData.Load(ml, train: false, o.TestRows);
@@ -211,6 +219,8 @@ if (o.Runs("timing"))
     File.WriteAllText(Path.Combine(o.Output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
     Console.WriteLine($"==> QAT epoch / float epoch = {ratio:F3} (target <= 1.3) {(ratio <= 1.3 ? "met" : "MISSED")}");
 }
+
+if (o.Runs("engine")) EngineCostBenchmark.Run(o.Output, command, trainRows, o.TimingRounds);
 
 if (o.Runs("onnx") && int8Onnx is not null)
 {
