@@ -39,7 +39,14 @@ public static class TorchEngine
         lock (Gate)
         {
             if (_protection is { } done) return done;
-            _protection = Apply();
+            try
+            {
+                _protection = Apply();
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or MarshalDirectiveException)
+            {
+                _protection = TorchEngineProtection.Unavailable; // reported by the runner's log; never fail the caller's startup
+            }
             return _protection.Value;
         }
     }
@@ -49,24 +56,18 @@ public static class TorchEngine
         // oneDNN's instruction-set names are x86's; other processors run other kernels.
         if (RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.X86))
             return TorchEngineProtection.NotApplicable;
-        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(IsaCapVariable)) || !string.IsNullOrEmpty(NativeGetenv()))
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(IsaCapVariable)))
             return TorchEngineProtection.UserSetting;
-        // .NET keeps its own copy of the environment on Unix; oneDNN reads the C library's, so set both.
+        // .NET keeps its own copy of the environment on Unix; oneDNN reads the C library's (GetEnvironmentVariable on
+        // Windows, which .NET's call below updates), so on Unix set it there too.
+        if (!OperatingSystem.IsWindows())
+        {
+            var c = NativeEnvironment.Load();
+            if (c is null) return TorchEngineProtection.Unavailable;
+            if (c.Getenv(IsaCapVariable) is { Length: > 0 }) return TorchEngineProtection.UserSetting;
+            if (!c.Setenv(IsaCapVariable, SafeIsa)) return TorchEngineProtection.Unavailable;
+        }
         Environment.SetEnvironmentVariable(IsaCapVariable, SafeIsa);
-        if (!OperatingSystem.IsWindows() && NativeMethods.setenv(IsaCapVariable, SafeIsa, 1) != 0)
-            throw new InvalidOperationException($"Could not set {IsaCapVariable} in the process environment (setenv failed).");
         return TorchEngineProtection.Capped;
-    }
-
-    private static string? NativeGetenv() =>
-        OperatingSystem.IsWindows() ? null : Marshal.PtrToStringUTF8(NativeMethods.getenv(IsaCapVariable));
-
-    private static class NativeMethods
-    {
-        [DllImport("libc", SetLastError = true, CharSet = CharSet.Ansi, BestFitMapping = false)]
-        internal static extern int setenv(string name, string value, int overwrite);
-
-        [DllImport("libc", CharSet = CharSet.Ansi, BestFitMapping = false)]
-        internal static extern IntPtr getenv(string name);
     }
 }

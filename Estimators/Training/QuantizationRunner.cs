@@ -41,13 +41,17 @@ public static class QuantizationRunner
     {
         ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(options);
-        TorchEngine.Protect();
+        var protection = TorchEngine.Protect();
         options.Validate();
         if (options.NeedsData && data is null)
             throw new ArgumentNullException(nameof(data), $"{options.GetType().Name} needs training or calibration data.");
 
         var host = ((IHostEnvironment)ml).Register(LogName);
         using var log = host.Start(LogName);
+        if (protection == TorchEngineProtection.Unavailable)
+            log.Warning(MessageSensitivity.None, $"Could not set {TorchEngine.IsaCapVariable}={TorchEngine.SafeIsa} in this process: CPU " +
+                "convolution gradients may be non-finite or differ between runs on AVX-512 machines. Set it in the environment " +
+                "before starting the process (docs/troubleshooting.md).");
         var runSeed = seed ?? host.Rand.Next();
         var batches = data is null ? null
             : DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape, "training data");
