@@ -30,7 +30,8 @@ internal static class FashionOnnxPtqBenchmark
             var input = session.InputMetadata.Keys.Single();
             var dims = session.InputMetadata[input].Dimensions.Skip(1).Select(d => (long)d).ToArray();
             using var value = OrtValue.CreateTensorValueFromMemory(features, new[] { (long)labels.Length }.Concat(dims).ToArray());
-            using var outputs = session.Run(new RunOptions(), new[] { input }, new[] { value }, new[] { session.OutputMetadata.Keys.First() });
+            using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+            using var outputs = session.Run(runOptions, new[] { input }, new[] { value }, new[] { session.OutputMetadata.Keys.First() });
             var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
             var floatAccuracy = 100.0 * labels.Where((l, i) => ArgMax(logits.AsSpan(i * 10, 10)) == l).Count() / labels.Length;
 

@@ -96,7 +96,8 @@ internal static class ResNetBenchmark
         var data = batch.SelectMany(r => r.Features).ToArray();
         var shape = input == "Features" ? new long[] { batch.Length, Size } : new long[] { batch.Length, 3, Side, Side };
         using var value = OrtValue.CreateTensorValueFromMemory(data, shape);
-        using var outputs = session.Run(new RunOptions(), new[] { input }, new[] { value }, new[] { output });
+        using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+        using var outputs = session.Run(runOptions, new[] { input }, new[] { value }, new[] { output });
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
     }
 

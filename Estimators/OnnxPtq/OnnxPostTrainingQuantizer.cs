@@ -109,8 +109,9 @@ internal sealed class OnnxPostTrainingQuantizer
         var batch = rows.ToArray();
         using var floatInput = OrtValue.CreateTensorValueFromMemory(batch, new[] { (long)count }.Concat(_inputShape).ToArray());
         using var quantizedInput = OrtValue.CreateTensorValueFromMemory(batch, new[] { (long)count, FeatureSize });
-        using var floatOutputs = floatSession.Run(new RunOptions(), new[] { _input.Name }, new[] { floatInput }, outputs);
-        using var quantizedOutputs = quantizedSession.Run(new RunOptions(), new[] { _options.FeatureColumnName }, new[] { quantizedInput }, fedNames);
+        using var runOptions = new RunOptions();
+        using var floatOutputs = floatSession.Run(runOptions, new[] { _input.Name }, new[] { floatInput }, outputs);
+        using var quantizedOutputs = quantizedSession.Run(runOptions, new[] { _options.FeatureColumnName }, new[] { quantizedInput }, fedNames);
         var errors = new List<LayerError>();
         foreach (var node in _targets.Where(n => fed.ContainsKey(n.Name)))
         {
@@ -149,6 +150,7 @@ internal sealed class OnnxPostTrainingQuantizer
         try
         {
             using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(probe));
+            using var runOptions = new RunOptions();
             using var cursor = data.GetRowCursor(new[] { column });
             var getter = cursor.GetGetter<VBuffer<float>>(column);
             var batch = new float[_options.BatchSize * FeatureSize];
@@ -168,7 +170,7 @@ internal sealed class OnnxPostTrainingQuantizer
                 if (count == 0) break;
                 var shape = new[] { (long)count }.Concat(_inputShape).ToArray();
                 using var input = OrtValue.CreateTensorValueFromMemory(batch.AsSpan(0, count * (int)FeatureSize).ToArray(), shape);
-                using var outputs = session.Run(new RunOptions(), new[] { _input.Name }, new[] { input }, tensors);
+                using var outputs = session.Run(runOptions, new[] { _input.Name }, new[] { input }, tensors);
                 for (var i = 0; i < tensors.Count; i++)
                 {
                     var info = outputs[i].GetTensorTypeAndShape();

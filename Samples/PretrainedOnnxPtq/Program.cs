@@ -48,9 +48,10 @@ var image = ResNetTiles.Load(train: false, 1, meanImage).Single().Features;
 double Time(InferenceSession session, string input, long[] shape, string output)
 {
     using var value = OrtValue.CreateTensorValueFromMemory(image, shape);
-    session.Run(new RunOptions(), new[] { input }, new[] { value }, new[] { output }).Dispose();
+    using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+    session.Run(runOptions, new[] { input }, new[] { value }, new[] { output }).Dispose();
     var watch = Stopwatch.StartNew();
-    for (var k = 0; k < 10; k++) session.Run(new RunOptions(), new[] { input }, new[] { value }, new[] { output }).Dispose();
+    for (var k = 0; k < 10; k++) session.Run(runOptions, new[] { input }, new[] { value }, new[] { output }).Dispose();
     return watch.Elapsed.TotalMilliseconds / 10;
 }
 var floatMs = Time(floatSession, floatSession.InputMetadata.Keys.Single(), new long[] { 1, 3, 224, 224 }, floatSession.OutputMetadata.Keys.First());

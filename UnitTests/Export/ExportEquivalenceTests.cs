@@ -62,7 +62,8 @@ public sealed class ExportEquivalenceTests
         var flat = rows.SelectMany(r => r.Features).ToArray();
         using var session = new InferenceSession(exported.OnnxBytes);
         using var input = OrtValue.CreateTensorValueFromMemory(flat, new long[] { rows.Length, 64 });
-        using var outputs = session.Run(new RunOptions(), new[] { "Features" }, new[] { input }, new[] { "Score" });
+        using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+        using var outputs = session.Run(runOptions, new[] { "Features" }, new[] { input }, new[] { "Score" });
         var onnx = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         using var x = tensor(flat, rows.Length, 1, 8, 8);
         using var expectedTensor = nn.functional.softmax(run.Network.call(x), 1);

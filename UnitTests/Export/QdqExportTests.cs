@@ -81,7 +81,8 @@ public sealed class QdqExportTests
         using var session = new InferenceSession(exported.OnnxBytes);
         var flat = rows.SelectMany(r => r.Features).ToArray();
         using var input = OrtValue.CreateTensorValueFromMemory(flat, new long[] { rows.Length, 64 });
-        using var outputs = session.Run(new RunOptions(), new[] { "Features" }, new[] { input }, new[] { "Score" });
+        using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+        using var outputs = session.Run(runOptions, new[] { "Features" }, new[] { input }, new[] { "Score" });
         var onnx = outputs[0].GetTensorDataAsSpan<float>().ToArray();
 
         using var x = tensor(flat, rows.Length, 1, 8, 8);

@@ -45,7 +45,8 @@ public sealed class OnnxPtqTests
         var inputName = session.InputMetadata.Keys.Single();
         var dims = session.InputMetadata[inputName].Dimensions.Skip(1).Select(d => (long)d).ToArray();
         using var input = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.Features).ToArray(), new[] { (long)rows.Length }.Concat(dims).ToArray());
-        using var outputs = session.Run(new RunOptions(), new[] { inputName }, new[] { input }, new[] { session.OutputMetadata.Keys.First() });
+        using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+        using var outputs = session.Run(runOptions, new[] { inputName }, new[] { input }, new[] { session.OutputMetadata.Keys.First() });
         var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         return rows.Select((r, i) => Array.IndexOf(logits, logits.Skip(i * 10).Take(10).Max(), i * 10) - i * 10 == r.Label ? 1.0 : 0.0).Average();
     }
@@ -185,7 +186,8 @@ public sealed class OnnxPtqTests
         using var session = new InferenceSession(floatModel);
         var flat = rows.SelectMany(r => r.Features).ToArray();
         using var input = OrtValue.CreateTensorValueFromMemory(flat, new long[] { rows.Length, 2, 4, 4 });
-        using var outputs = session.Run(new RunOptions(), new[] { "x" }, new[] { input }, new[] { "out" });
+        using var runOptions = new RunOptions(); // kept alive across the native call (a temporary could be finalized during it)
+        using var outputs = session.Run(runOptions, new[] { "x" }, new[] { input }, new[] { "out" });
         var expected = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         var actual = ml.Data.CreateEnumerable<ScoreRow>(model.Transform(data), false).SelectMany(r => r.Score).ToArray();
         var dot = expected.Zip(actual).Sum(p => (double)p.First * p.Second);
