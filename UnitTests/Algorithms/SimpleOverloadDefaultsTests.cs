@@ -97,7 +97,7 @@ public sealed class SimpleOverloadDefaultsTests
         {
             ModelFactory = UserCnn, InputShape = Shape, Epochs = 1, LogEverySteps = 1,
             Config = { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 8, OpTypes = { "default" } } },
-            Progress = new Progress(() => reports++),
+            Progress = new CallbackProgress(_ => reports++),
         };
         var e = Assert.ThrowsExactly<QuantConfigException>(() => ml.Quantization().DoReFa(options).Fit(FashionData.Load(ml, train: true, limit: 128).Data));
         StringAssert.Contains(e.Message, "config[0].quant_bits");
@@ -135,8 +135,4 @@ public sealed class SimpleOverloadDefaultsTests
         StringAssert.Contains(e.Message, "config[1].quant_bits");
     }
 
-    private sealed class Progress(Action report) : IProgress<QuantizationProgress>
-    {
-        public void Report(QuantizationProgress value) => report();
-    }
 }

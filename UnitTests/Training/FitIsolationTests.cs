@@ -55,7 +55,7 @@ public sealed class FitIsolationTests
             Model = model, InputShape = TestData.InputShape, Epochs = 3, LearningRate = 0.05, LogEverySteps = 1,
             CancellationToken = cancel.Token,
             // Cancel after a few optimizer steps, i.e. once the weights have really moved.
-            Progress = new SynchronousProgress(p => { if (p.Step >= 3) cancel.Cancel(); }),
+            Progress = new CallbackProgress(p => { if (p.Step >= 3) cancel.Cancel(); }),
         };
         Assert.ThrowsExactly<OperationCanceledException>(() => ml.Quantization().Qat(options).Fit(TestData.Quadrants(ml, 512)));
         AssertSameState(before, model);
@@ -98,8 +98,4 @@ public sealed class FitIsolationTests
         CollectionAssert.AreNotEqual(models[0], different.GetOnnxBytes());
     }
 
-    private sealed class SynchronousProgress(Action<QuantizationProgress> report) : IProgress<QuantizationProgress>
-    {
-        public void Report(QuantizationProgress value) => report(value);
-    }
 }
