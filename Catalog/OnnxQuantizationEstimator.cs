@@ -13,8 +13,8 @@ namespace MLNetQuant;
 /// |  |  |
 /// | -- | -- |
 /// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive: no |
-/// | Input column data type | Known-size vector of <xref:System.Single>, the size of the model's input |
-/// | Output column data type | Known-size vector of <xref:System.Single> (the model's first output); with PredictedLabelColumnName, a key (the arg-max class) |
+/// | Input column data type | One known-size vector per model input, of the element type it takes (Single, Double, Int64, Int32, Boolean) |
+/// | Output column data type | Vectors of the model's output types (by default the first output as Score); with PredictedLabelColumnName, a key (the arg-max class) |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, ONNX Runtime |
 /// ]]></format>
 /// </remarks>
@@ -23,6 +23,7 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     private readonly MLContext _ml;
     private readonly OnnxQuantizationOptions _options;
     private readonly bool _weightOnly;
+    private readonly OnnxPostTrainingQuantizer _quantizer;
 
     internal OnnxQuantizationEstimator(MLContext ml, OnnxQuantizationOptions options, bool weightOnly)
     {
@@ -30,6 +31,9 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
         _weightOnly = weightOnly;
+        // Importing here names an unsupported opset, op or output before any data is read.
+        _quantizer = new OnnxPostTrainingQuantizer(options);
+        _quantizer.OutputColumns();
     }
 
     /// <summary>Calibrates (Observer) or rounds (Naive) and wraps the QDQ model.</summary>
@@ -37,10 +41,9 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     {
         ArgumentNullException.ThrowIfNull(input);
         var label = LabelColumn(input.Schema);
-        var quantizer = new OnnxPostTrainingQuantizer(_options);
-        var (onnx, report) = quantizer.Quantize(_ml, input, _weightOnly);
-        return new QuantizedModelTransformer(_ml, onnx, _options.FeatureColumnName, _options.ScoreColumnName, report,
-            _options.PredictedLabelColumnName, label);
+        var quantized = _quantizer.Quantize(_ml, input, _weightOnly);
+        return new QuantizedModelTransformer(_ml, quantized.Onnx, quantized.InputColumns, quantized.OutputColumns, quantized.InputShapes,
+            quantized.Report, _options.PredictedLabelColumnName, label, input);
     }
 
     private DataViewSchema.Column? LabelColumn(DataViewSchema schema)
@@ -53,38 +56,33 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
         return label;
     }
 
-    /// <summary>The input columns plus the score column and, with
+    /// <summary>The input columns plus the model's output columns and, with
     /// <see cref="OnnxQuantizationOptions.PredictedLabelColumnName"/>, the key-typed predicted label.</summary>
-    /// <exception cref="ArgumentException">A missing or non-vector features column; a missing or non-key label column.</exception>
+    /// <exception cref="ArgumentException">A missing input column or one of the wrong item type; a missing or non-key
+    /// label column.</exception>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
-        if (features.Name is null || features.Kind != SchemaShape.Column.VectorKind.Vector)
-            throw new ArgumentException($"The input needs a known-size Single vector column '{_options.FeatureColumnName}'.", nameof(inputSchema));
-        if (_options.PredictedLabelColumnName is not null)
+        foreach (var (graphInput, column, itemType) in _quantizer.InputColumns())
         {
-            SchemaShape.Column? label = null;
-            if (_options.LabelColumnName is not null)
-            {
-                var column = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
-                if (column.Name is null || !column.IsKey || column.Kind != SchemaShape.Column.VectorKind.Scalar)
-                    throw new ArgumentException($"The input needs a key column '{_options.LabelColumnName}' (OnnxQuantizationOptions.LabelColumnName).", nameof(inputSchema));
-                label = column;
-            }
-            return ScoreColumnsShape.Append(_ml, inputSchema, _options.ScoreColumnName, ClassCount(), _options.PredictedLabelColumnName, label);
+            var shape = inputSchema.FirstOrDefault(c => c.Name == column);
+            if (shape.Name is null || shape.ItemType != itemType || shape.Kind == SchemaShape.Column.VectorKind.VariableVector)
+                throw new ArgumentException($"The input needs a known-size {itemType} vector column '{column}' for the model input '{graphInput}'.", nameof(inputSchema));
         }
-        var withoutScore = new SchemaShape(inputSchema.Where(c => c.Name != _options.ScoreColumnName));
-        return _ml.Transforms.CopyColumns(_options.ScoreColumnName, _options.FeatureColumnName).GetOutputSchema(withoutScore);
+        SchemaShape.Column? label = null;
+        if (_options.PredictedLabelColumnName is not null && _options.LabelColumnName is not null)
+        {
+            var column = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
+            if (column.Name is null || !column.IsKey || column.Kind != SchemaShape.Column.VectorKind.Scalar)
+                throw new ArgumentException($"The input needs a key column '{_options.LabelColumnName}' (OnnxQuantizationOptions.LabelColumnName).", nameof(inputSchema));
+            label = column;
+        }
+        var outputs = _quantizer.OutputColumnTypes();
+        return ScoreColumnsShape.Append(_ml, inputSchema, outputs, _options.PredictedLabelColumnName is null ? 0 : ClassCount(outputs[0].Type),
+            _options.PredictedLabelColumnName, label);
     }
 
-    // The number of values per row of the model's first output: the classes.
-    private int ClassCount()
-    {
-        var output = _options.ReadModel().Graph.Output[0];
-        var dims = output.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
-        if (dims.Length == 0 || dims.Any(d => d <= 0))
-            throw new InvalidOperationException($"The model's output '{output.Name}' has no fixed size per row, so it cannot be read as one score per class.");
-        return checked((int)dims.Aggregate(1L, (a, b) => a * b));
-    }
+    // The number of values per row of the score output: the classes.
+    private int ClassCount(DataViewType score) => score is VectorDataViewType { Size: > 0 } vector ? vector.Size
+        : throw new InvalidOperationException($"The model's score output ('{_options.ScoreColumnName}') has no fixed size per row, so it cannot be read as one score per class.");
 }

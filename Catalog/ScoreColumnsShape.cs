@@ -13,17 +13,26 @@ internal static class ScoreColumnsShape
     /// <summary><paramref name="input"/> with Score (a Single vector of <paramref name="classes"/>) and, when
     /// <paramref name="predictedLabelColumn"/> is set, the key-typed predicted label, replacing same-named columns.</summary>
     public static SchemaShape Append(MLContext ml, SchemaShape input, string scoreColumn, int classes,
+        string? predictedLabelColumn, SchemaShape.Column? label) =>
+        Append(ml, input, new[] { (scoreColumn, (DataViewType)new VectorDataViewType(NumberDataViewType.Single, classes)) }, classes,
+            predictedLabelColumn, label);
+
+    /// <summary><paramref name="input"/> with the given output columns (the first is the score) and, when
+    /// <paramref name="predictedLabelColumn"/> is set, the key-typed predicted label over <paramref name="classes"/>
+    /// classes, replacing same-named columns.</summary>
+    public static SchemaShape Append(MLContext ml, SchemaShape input, IReadOnlyList<(string Name, DataViewType Type)> outputs, int classes,
         string? predictedLabelColumn, SchemaShape.Column? label)
     {
+        var scoreColumn = outputs[0].Name;
         var builder = new DataViewSchema.Builder();
-        builder.AddColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, classes));
+        foreach (var (name, type) in outputs) builder.AddColumn(name, type);
         var standIn = predictedLabelColumn is not null && label is { } shape && shape.Name != scoreColumn ? shape.Name : null;
         if (standIn is not null) AddStandIn(builder, label!.Value, classes);
         var scored = builder.ToSchema();
         var output = predictedLabelColumn is null ? scored
             : PredictedLabelStage.Create(ml, scored, scoreColumn, predictedLabelColumn, standIn is null ? null : scored[standIn])
                 .GetOutputSchema(scored);
-        var added = new HashSet<string>(StringComparer.Ordinal) { scoreColumn };
+        var added = outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         if (predictedLabelColumn is not null) added.Add(predictedLabelColumn);
         var addedColumns = ShapeOf(output).Where(c => added.Contains(c.Name));
         return new SchemaShape(input.Where(c => !added.Contains(c.Name)).Concat(addedColumns));

@@ -24,6 +24,13 @@ public sealed record QuantizedTensorReport(string Layer, string OpType, QuantTyp
 /// <param name="SqnrDb">Signal-to-quantization-noise ratio in dB, 10·log10(Σx² / Σ(x − x̂)²): lower is worse.</param>
 public sealed record LayerError(string Node, string OpType, double SqnrDb);
 
+/// <summary>A node MLNetQuant quantized that ONNX Runtime's CPU provider still runs with a float kernel after its graph
+/// optimisations (the integer-kernel census), and why.</summary>
+/// <param name="Node">The ONNX node name.</param>
+/// <param name="OpType">Its op type.</param>
+/// <param name="Reason">Why no integer kernel runs it.</param>
+public sealed record FloatKernel(string Node, string OpType, string Reason);
+
 /// <summary>The per-layer quantization report MLNetQuant writes into the ONNX model's metadata_props (key
 /// <see cref="MetadataKey"/>, JSON), so it survives saving in the ML.NET .zip and loading in production.</summary>
 /// <param name="FormatVersion">Version of this JSON layout.</param>
@@ -34,6 +41,11 @@ public sealed record QuantizationReport(int FormatVersion, string Algorithm, IRe
     /// <summary>Post-training quantization of ONNX models: each quantized node's output error against the float model,
     /// worst first (exclude the worst nodes if accuracy drops). Null when not measured.</summary>
     public IReadOnlyList<LayerError>? LayerErrors { get; init; }
+
+    /// <summary>Post-training quantization of ONNX models: the quantized Conv/ConvTranspose/Gemm/MatMul nodes that
+    /// ONNX Runtime's CPU provider does not run as integer kernels, with the reason (empty when all of them do; null
+    /// when not measured, e.g. weight-only models, which run float kernels on dequantized weights by design).</summary>
+    public IReadOnlyList<FloatKernel>? FloatKernels { get; init; }
 
     /// <summary>The metadata_props key holding the report.</summary>
     public const string MetadataKey = "mlnetquant.report";

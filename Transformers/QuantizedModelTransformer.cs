@@ -32,25 +32,46 @@ public sealed class QuantizedModelTransformer : ITransformer, IDisposable
     /// value per class); otherwise the keys' values are the class indices 0…K-1.</param>
     public QuantizedModelTransformer(MLContext ml, byte[] onnxModel, string featureColumn, string scoreColumn,
         QuantizationReport report, string? predictedLabelColumn = null, DataViewSchema.Column? label = null)
+        : this(ml, onnxModel, new[] { featureColumn }, new[] { scoreColumn }, null, report, predictedLabelColumn, label,
+            input: null)
+    {
+    }
+
+    /// <summary>Wraps a model with several inputs and outputs, each named after its column.</summary>
+    /// <param name="ml">The context whose GPU settings the ONNX session uses.</param>
+    /// <param name="onnxModel">The QDQ model; its input and output names are the column names.</param>
+    /// <param name="inputColumns">The columns feeding the model's inputs.</param>
+    /// <param name="outputColumns">The model outputs that become columns; the first is the score.</param>
+    /// <param name="inputShapes">Shapes ML.NET feeds for inputs with symbolic dimensions ([1, row dims…]); null for none.</param>
+    /// <param name="report">The quantization report.</param>
+    /// <param name="predictedLabelColumn">See the other constructor.</param>
+    /// <param name="label">See the other constructor.</param>
+    /// <param name="input">A view with the input columns (no rows are read); null builds one from a one-input model.</param>
+    internal QuantizedModelTransformer(MLContext ml, byte[] onnxModel, IReadOnlyList<string> inputColumns, IReadOnlyList<string> outputColumns,
+        IDictionary<string, int[]>? inputShapes, QuantizationReport report, string? predictedLabelColumn, DataViewSchema.Column? label,
+        IDataView? input)
     {
         ArgumentNullException.ThrowIfNull(ml);
         _onnxBytes = onnxModel ?? throw new ArgumentNullException(nameof(onnxModel));
         Report = report ?? throw new ArgumentNullException(nameof(report));
-        FeatureColumnName = featureColumn;
-        ScoreColumnName = scoreColumn;
+        InputColumnNames = inputColumns.ToArray();
+        OutputColumnNames = outputColumns.ToArray();
+        FeatureColumnName = InputColumnNames[0];
+        ScoreColumnName = OutputColumnNames[0];
         _modelPath = Path.Combine(Path.GetTempPath(), $"mlnetquant-{Guid.NewGuid():N}.onnx");
         File.WriteAllBytes(_modelPath, onnxModel);
         try
         {
-            var input = EmptyInput(ml, onnxModel, featureColumn);
-            _onnx = ml.Transforms.ApplyOnnxModel(new[] { scoreColumn }, new[] { featureColumn }, _modelPath,
+            input ??= EmptyInput(ml, onnxModel, FeatureColumnName);
+            var shapes = inputShapes is { Count: > 0 } ? new Dictionary<string, int[]>(inputShapes) : null;
+            _onnx = ml.Transforms.ApplyOnnxModel(OutputColumnNames.ToArray(), InputColumnNames.ToArray(), _modelPath, shapes,
                 ml.GpuDeviceId, ml.FallbackToCpu).Fit(input);
             _pipeline = _onnx;
             if (predictedLabelColumn is not null)
             {
                 var scored = _onnx.GetOutputSchema(input.Schema);
                 _pipeline = new TransformerChain<ITransformer>(_onnx,
-                    PredictedLabelStage.Create(ml, scored, scoreColumn, predictedLabelColumn, label));
+                    PredictedLabelStage.Create(ml, scored, ScoreColumnName, predictedLabelColumn, label));
                 PredictedLabelColumnName = predictedLabelColumn;
             }
         }
@@ -81,11 +102,17 @@ public sealed class QuantizedModelTransformer : ITransformer, IDisposable
         return ml.Data.LoadFromEnumerable(Array.Empty<FeatureRow>(), definition);
     }
 
-    /// <summary>The input column.</summary>
+    /// <summary>The (first) input column.</summary>
     public string FeatureColumnName { get; }
 
-    /// <summary>The output column.</summary>
+    /// <summary>The (first) output column: the score.</summary>
     public string ScoreColumnName { get; }
+
+    /// <summary>Every column the model reads, one per model input.</summary>
+    public IReadOnlyList<string> InputColumnNames { get; }
+
+    /// <summary>Every column the model writes (besides the predicted label).</summary>
+    public IReadOnlyList<string> OutputColumnNames { get; }
 
     /// <summary>The key-typed arg-max column of a classifier; null for a regressor.</summary>
     public string? PredictedLabelColumnName { get; }

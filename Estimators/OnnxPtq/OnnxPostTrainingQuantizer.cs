@@ -1,9 +1,8 @@
 using Microsoft.ML;
-using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.Algorithms;
 using MLNetQuant.Core;
-using MLNetQuant.Core.Observers;
+using MLNetQuant.Graph;
 using MLNetQuant.Onnx;
 using MLNetQuant.Training;
 using Onnx;
@@ -11,137 +10,203 @@ using static TorchSharp.torch;
 
 namespace MLNetQuant.OnnxPtq;
 
-/// <summary>Quantizes a float ONNX model after training: finds the Conv/Gemm/MatMul nodes with constant weights,
-/// calibrates their activation inputs in ONNX Runtime over an IDataView with streaming observers (memory independent
-/// of the row count), and rewrites the graph through the same QDQ writer as trained networks (int8 per-channel
-/// weights, Q/DQ activations repeated over the Relu/MaxPool/Flatten/Reshape chain before each quantized node so ORT
-/// fuses, int32 bias), with the features column reshaped to the model's input and its first output renamed.</summary>
+/// <summary>Quantizes an imported float ONNX model after training: finds the Conv/ConvTranspose/Gemm/MatMul nodes with
+/// constant weights (and the optional elementwise and pooling ops), calibrates their float activation inputs in ONNX
+/// Runtime over an IDataView with streaming observers (memory independent of the row count), and inserts Q/DQ into
+/// the model's own graph (its inputs, outputs, opset and symbolic dimensions kept): int8 per-channel weights, Q/DQ
+/// activations repeated over the Relu/MaxPool/Flatten/Reshape chain before each quantized node so ORT fuses, int32
+/// bias. Graph inputs are renamed to the columns that feed them and the chosen outputs to their columns.</summary>
 internal sealed class OnnxPostTrainingQuantizer
 {
-    private static readonly HashSet<string> GridPreserving = new() { "Relu", "MaxPool", "Flatten", "Reshape", "Identity" };
+    // Ops whose output, requantized on their input's grid, equals the requantized input: a QuantizeLinear after them
+    // can move before them. Clip qualifies for the ranges it is used with (ReLU6: the grid of its output lies inside
+    // [min, max]).
+    private static readonly HashSet<string> GridPreserving = new() { "Relu", "Clip", "MaxPool", "Flatten", "Reshape", "Identity" };
+
+    // Values this large in an activation are masking constants (−∞, float.MinValue, −1e9 added to attention scores),
+    // not signal: a tensor holding them stays float.
+    private const float MaskMagnitude = 1e8f;
+
+    // Activations that ONNX Runtime folds into the integer kernel before them when a QuantizeLinear follows.
+    private static readonly HashSet<string> FusedActivations = new() { "Relu", "Clip" };
 
     private readonly OnnxQuantizationOptions _options;
     private readonly ModelProto _model;
     private readonly Dictionary<string, TensorProto> _initializers;
+    private readonly Dictionary<string, int> _types;
     private readonly List<NodeProto> _targets;
-    private readonly ValueInfoProto _input;
-    private readonly long[] _inputShape;
+    private readonly Dictionary<string, List<NodeProto>> _consumers = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _graphOutputs;
+    private readonly List<string> _outputTensors;
 
     public OnnxPostTrainingQuantizer(OnnxQuantizationOptions options)
     {
         _options = options;
         _model = options.ReadModel();
-        FoldedBatchNorms = OnnxGraphPreparation.Prepare(_model);
-        var opset = _model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
-        if (opset < 13)
-            throw new NotSupportedException($"The model uses opset {opset}; per-channel QDQ needs opset 13 or later (opset upgrade is not implemented yet).");
+        Import = OnnxImporter.Import(_model, options.ModelSource);
+        _types = ShapeInference.ElementTypes(_model, ShapeInference.Infer(_model, options.ModelSource));
         _initializers = _model.Graph.Initializer.ToDictionary(t => t.Name);
-        var inputs = _model.Graph.Input.Where(i => !_initializers.ContainsKey(i.Name)).ToList();
-        if (inputs.Count != 1) throw new NotSupportedException($"The model has {inputs.Count} inputs; one is supported.");
-        _input = inputs[0];
-        _inputShape = _input.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue > 0 ? d.DimValue
-            : throw new NotSupportedException($"Input '{_input.Name}' has a symbolic dimension besides the batch.")).ToArray();
-        _targets = _model.Graph.Node.Where(n => options.OpTypes.Contains(n.OpType) && !options.ExcludedNodes.Contains(n.Name) &&
-            (IsWeighted(n) ? n.Input.Count > 1 && _initializers.ContainsKey(n.Input[1]) : ActivationInputs(n).Any())).ToList();
+        _targets = _model.Graph.Node.Where(n => n.Domain is "" or "ai.onnx" && options.OpTypes.Contains(n.OpType) &&
+            !options.ExcludedNodes.Contains(n.Name) && (IsWeighted(n) ? HasFloatWeight(n) : ActivationInputs(n).Any())).ToList();
+        foreach (var node in _model.Graph.Node)
+            foreach (var input in node.Input.Where(i => i.Length > 0))
+                (_consumers.TryGetValue(input, out var list) ? list : _consumers[input] = new List<NodeProto>()).Add(node);
+        _graphOutputs = _model.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        _outputTensors = _targets.Select(OutputTensor).OfType<string>().Distinct().ToList();
     }
 
-    /// <summary>BatchNormalization nodes folded into their convs before quantization.</summary>
-    public int FoldedBatchNorms { get; }
+    // The tensor a target's output becomes after a chain of single-consumer Relu/Clip nodes: it is calibrated and
+    // requantized, so ONNX Runtime meets a QuantizeLinear after the node and runs it as an integer kernel with the
+    // activation folded in. None for a float graph output (the model's scores stay exact).
+    private string? OutputTensor(NodeProto node)
+    {
+        if (node.Output.Count != 1) return null;
+        var tensor = node.Output[0];
+        while (!_graphOutputs.Contains(tensor) && _consumers.TryGetValue(tensor, out var next) && next.Count == 1 &&
+               FusedActivations.Contains(next[0].OpType) && next[0].Output.Count == 1)
+            tensor = next[0].Output[0];
+        return _graphOutputs.Contains(tensor) || !IsFloat(tensor) ? null : tensor;
+    }
 
-    private static bool IsWeighted(NodeProto node) => node.OpType is "Conv" or "Gemm" or "MatMul";
+    /// <summary>What the import did (opset, folded BatchNormalization nodes).</summary>
+    public ImportSummary Import { get; }
 
-    // The float tensors a target reads that get a Q/DQ pair: the data input of a weighted op, every non-constant input
-    // of an elementwise op (Add).
+    private static bool IsWeighted(NodeProto node) => node.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul";
+
+    private bool HasFloatWeight(NodeProto node) => node.Input.Count > 1 && _initializers.TryGetValue(node.Input[1], out var weight) &&
+        weight.DataType == OnnxTensors.Float && weight.Dims.Count >= 2 && IsFloat(node.Input[0]) &&
+        (node.OpType != "Gemm" || GraphEditor.Int(node, "transA", 0) == 0);
+
+    private bool IsFloat(string tensor) => _types.TryGetValue(tensor, out var type) && type == OnnxTensors.Float;
+
+    // The float tensors a target reads that get a Q/DQ pair: the data input of a weighted op, every non-constant float
+    // input of an elementwise or pooling op.
     private IEnumerable<string> ActivationInputs(NodeProto node) => IsWeighted(node)
         ? new[] { node.Input[0] }
-        : node.Input.Where(i => i.Length > 0 && !_initializers.ContainsKey(i));
-
-    /// <summary>Elements of one example.</summary>
-    public long FeatureSize => _inputShape.Aggregate(1L, (a, b) => a * b);
+        : node.Input.Where(i => i.Length > 0 && !_initializers.ContainsKey(i) && IsFloat(i));
 
     /// <summary>Calibrates (unless <paramref name="weightOnly"/>) and writes the QDQ model.</summary>
-    public (byte[] Onnx, QuantizationReport Report) Quantize(MLContext ml, IDataView? data, bool weightOnly)
+    public QuantizedModel Quantize(MLContext ml, IDataView data, bool weightOnly)
     {
         var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("MLNetQuant");
         using var log = host.Start("MLNetQuant");
+        var bindings = InputBinding.Resolve(_model, data.Schema, _options.InputColumns, _options.FeatureColumnName, _options.InputShapes);
+        var outputs = OutputColumns();
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
-            $"ONNX {(weightOnly ? "Naive" : "Observer")}: {_targets.Count} node(s) to quantize, {FoldedBatchNorms} BatchNormalization node(s) folded.");
-        var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data ?? throw new ArgumentNullException(nameof(data)), log);
-        var (onnx, report, fed) = Rewrite(grids, weightOnly ? "Naive" : "Observer");
-        if (weightOnly || data is null || _options.ErrorReportRows == 0) return (onnx, report);
-        var errors = LayerErrors(onnx, fed, data);
-        foreach (var worst in errors.Take(3))
-            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"quantization error: {worst.Node} ({worst.OpType}) SQNR {worst.SqnrDb:F1} dB");
-        report = report with { LayerErrors = errors };
-        var model = ModelProto.Parser.ParseFrom(onnx);
-        model.MetadataProps.Single(p => p.Key == QuantizationReport.MetadataKey).Value = report.ToJson();
-        return (Google.Protobuf.MessageExtensions.ToByteArray(model), report);
+            $"ONNX {(weightOnly ? "Naive" : "Observer")}: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset} ({Import.RewrittenNodes} node(s) rewritten)" : "")}, " +
+            $"{_targets.Count} node(s) to quantize, {Import.FoldedBatchNorms} BatchNormalization node(s) folded.");
+        var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data, bindings, log);
+        var (model, report, fed) = Rewrite(grids, weightOnly, bindings, outputs);
+        if (!weightOnly && _options.ErrorReportRows > 0)
+        {
+            var errors = LayerErrors(model, fed, data, bindings);
+            foreach (var worst in errors.Take(3))
+                log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"quantization error: {worst.Node} ({worst.OpType}) SQNR {worst.SqnrDb:F1} dB");
+            report = report with { LayerErrors = errors };
+        }
+        if (!weightOnly)
+        {
+            var census = KernelCensus.Run(Google.Protobuf.MessageExtensions.ToByteArray(model), _targets.Where(IsWeighted)
+                .Where(t => report.Tensors.Any(r => r.Layer == t.Name && r.Tensor == QuantType.Input))
+                .Select(t => (t.Name, t.OpType, OutputTensor(t) is { } o && grids.ContainsKey(o))));
+            foreach (var kernel in census)
+                log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"float kernel: {kernel.Node} ({kernel.OpType}): {kernel.Reason}");
+            report = report with { FloatKernels = census };
+        }
+        model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
+        var shapes = bindings.Where(b => InputIsDynamic(b.GraphInput)).ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => (int)d)).ToArray());
+        return new QuantizedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report, bindings.Select(b => b.Column).ToArray(),
+            outputs.Select(o => o.Column).ToArray(), shapes);
     }
+
+    // Whether an input has a symbolic dimension besides the batch (ML.NET then needs its shape spelled out).
+    private bool InputIsDynamic(string input) =>
+        _model.Graph.Input.Single(i => i.Name == input).Type.TensorType.Shape?.Dim.Skip(1).Any(d => d.DimValue <= 0) ?? true;
+
+    /// <summary>The graph outputs that become columns, and their column names.</summary>
+    internal List<(string GraphOutput, string Column)> OutputColumns()
+    {
+        if (_options.OutputColumns.Count == 0) return new() { (_model.Graph.Output[0].Name, _options.ScoreColumnName) };
+        var missing = _options.OutputColumns.Keys.Where(k => _model.Graph.Output.All(o => o.Name != k)).ToArray();
+        if (missing.Length > 0)
+            throw new ArgumentException($"OutputColumns names {string.Join(", ", missing.Select(m => $"'{m}'"))}, which the model does not output; " +
+                $"its outputs are {string.Join(", ", _model.Graph.Output.Select(o => $"'{o.Name}'"))}.", nameof(OnnxQuantizationOptions.OutputColumns));
+        return _model.Graph.Output.Where(o => _options.OutputColumns.ContainsKey(o.Name)).Select(o => (o.Name, _options.OutputColumns[o.Name])).ToList();
+    }
+
+    /// <summary>Each graph input, the column feeding it and that column's item type.</summary>
+    internal IEnumerable<(string GraphInput, string Column, Microsoft.ML.Data.DataViewType ItemType)> InputColumns() =>
+        InputBinding.GraphInputs(_model).Select(i => (i.Name,
+            InputBinding.ColumnFor(_model, i.Name, _options.InputColumns, _options.FeatureColumnName),
+            (Microsoft.ML.Data.DataViewType)(InputBinding.ItemTypeOf(i.Type.TensorType.ElemType) ?? throw new NotSupportedException(
+                $"Model input '{i.Name}' has ONNX element type {i.Type.TensorType.ElemType}; float, double, int64, int32 and bool inputs are supported."))));
+
+    /// <summary>The output columns and their types: a vector of the output's element type, of known size when every
+    /// dimension after the batch is fixed.</summary>
+    internal List<(string Name, Microsoft.ML.Data.DataViewType Type)> OutputColumnTypes() => OutputColumns().Select(o =>
+    {
+        var tensorType = _model.Graph.Output.Single(v => v.Name == o.GraphOutput).Type.TensorType;
+        var item = InputBinding.ItemTypeOf(tensorType.ElemType) ?? throw new NotSupportedException(
+            $"Model output '{o.GraphOutput}' has ONNX element type {tensorType.ElemType}; float, double, int64, int32 and bool outputs are supported.");
+        var dims = tensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue).ToArray() ?? Array.Empty<long>();
+        var size = dims.All(d => d > 0) ? checked((int)dims.Aggregate(1L, (a, b) => a * b)) : 0;
+        return (o.Column, (Microsoft.ML.Data.DataViewType)new Microsoft.ML.Data.VectorDataViewType(item, size));
+    }).ToList();
 
     // SQNR of the quantized activations each node consumes (float model's tensor against the dequantized one the QDQ
     // model feeds it, which carries the error of every layer before), on the first ErrorReportRows rows.
-    private List<LayerError> LayerErrors(byte[] quantized, Dictionary<string, List<(string Original, string Fed)>> fed, IDataView data)
+    private List<LayerError> LayerErrors(ModelProto quantized, Dictionary<string, List<(string Original, string Fed)>> fed, IDataView data,
+        List<InputBinding> bindings)
     {
         var pairs = fed.SelectMany(f => f.Value.Select(v => (Node: f.Key, v.Original, v.Fed))).ToList();
-        var outputs = pairs.Select(p => p.Original).Distinct().ToList();
+        var originals = pairs.Select(p => p.Original).Distinct().ToList();
         var fedNames = pairs.Select(p => p.Fed).Distinct().ToList();
         var floatProbe = _model.Clone();
-        ExposeOutputs(floatProbe, outputs);
-        var quantizedProbe = ModelProto.Parser.ParseFrom(quantized);
+        ExposeOutputs(floatProbe, originals);
+        var quantizedProbe = quantized.Clone();
         ExposeOutputs(quantizedProbe, fedNames);
 
-        var column = data.Schema[_options.FeatureColumnName];
-        var rows = new List<float>();
-        using (var cursor = data.GetRowCursor(new[] { column }))
-        {
-            var getter = cursor.GetGetter<VBuffer<float>>(column);
-            VBuffer<float> row = default;
-            for (var i = 0; i < _options.ErrorReportRows && cursor.MoveNext(); i++)
-            {
-                getter(ref row);
-                rows.AddRange(row.DenseValues());
-            }
-        }
-        var count = rows.Count / (int)FeatureSize;
+        using var reader = new InputBatchReader(data, bindings, _options.ErrorReportRows);
+        var count = reader.Read(_options.ErrorReportRows);
         if (count == 0) return new List<LayerError>();
         using var floatSession = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(floatProbe));
         using var quantizedSession = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(quantizedProbe));
-        var batch = rows.ToArray();
-        using var floatInput = OrtValue.CreateTensorValueFromMemory(batch, new[] { (long)count }.Concat(_inputShape).ToArray());
-        using var quantizedInput = OrtValue.CreateTensorValueFromMemory(batch, new[] { (long)count, FeatureSize });
-        using var runOptions = new RunOptions();
-        using var floatOutputs = floatSession.Run(runOptions, new[] { _input.Name }, new[] { floatInput }, outputs);
-        using var quantizedOutputs = quantizedSession.Run(runOptions, new[] { _options.FeatureColumnName }, new[] { quantizedInput }, fedNames);
-        var errors = new List<LayerError>();
-        foreach (var node in _targets.Where(n => fed.ContainsKey(n.Name)))
+        var floatInputs = reader.Values(count);
+        var quantizedInputs = reader.Values(count);
+        try
         {
-            double signal = 0, noise = 0;
-            foreach (var (_, original, fedName) in pairs.Where(p => p.Node == node.Name))
+            using var runOptions = new RunOptions();
+            using var floatOutputs = floatSession.Run(runOptions, reader.InputNames, floatInputs, originals);
+            using var quantizedOutputs = quantizedSession.Run(runOptions, bindings.Select(b => b.Column).ToArray(), quantizedInputs, fedNames);
+            var errors = new List<LayerError>();
+            foreach (var node in _targets.Where(n => fed.ContainsKey(n.Name)))
             {
-                var x = floatOutputs[outputs.IndexOf(original)].GetTensorDataAsSpan<float>();
-                var y = quantizedOutputs[fedNames.IndexOf(fedName)].GetTensorDataAsSpan<float>();
-                for (var k = 0; k < x.Length; k++)
+                double signal = 0, noise = 0;
+                foreach (var (_, original, fedName) in pairs.Where(p => p.Node == node.Name))
                 {
-                    signal += (double)x[k] * x[k];
-                    noise += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+                    var x = floatOutputs[originals.IndexOf(original)].GetTensorDataAsSpan<float>();
+                    var y = quantizedOutputs[fedNames.IndexOf(fedName)].GetTensorDataAsSpan<float>();
+                    for (var k = 0; k < x.Length; k++)
+                    {
+                        signal += (double)x[k] * x[k];
+                        noise += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+                    }
                 }
+                errors.Add(new LayerError(node.Name, node.OpType, Math.Round(10 * Math.Log10((signal + 1e-30) / (noise + 1e-30)), 2)));
             }
-            errors.Add(new LayerError(node.Name, node.OpType, Math.Round(10 * Math.Log10((signal + 1e-30) / (noise + 1e-30)), 2)));
+            return errors.OrderBy(e => e.SqnrDb).ToList();
         }
-        return errors.OrderBy(e => e.SqnrDb).ToList();
+        finally
+        {
+            foreach (var value in floatInputs.Concat(quantizedInputs)) value.Dispose();
+        }
     }
 
-    private Dictionary<string, QParams> Calibrate(IDataView data, Microsoft.ML.Runtime.IChannel log)
+    private Dictionary<string, QParams> Calibrate(IDataView data, List<InputBinding> bindings, Microsoft.ML.Runtime.IChannel log)
     {
-        var column = data.Schema.GetColumnOrNull(_options.FeatureColumnName) ?? throw new ArgumentException(
-            $"The calibration data has no column '{_options.FeatureColumnName}'.");
-        if (column.Type is not VectorDataViewType { ItemType: var item, Size: var size } || item != NumberDataViewType.Single || size != FeatureSize)
-            throw new ArgumentException($"Column '{_options.FeatureColumnName}' must be a vector of {FeatureSize} Single values " +
-                $"(the model input '{_input.Name}' is [{string.Join(", ", _inputShape)}]); it is {column.Type}.");
-
         // The calibration model also returns each quantized node's activation input.
         var probe = _model.Clone();
-        var tensors = _targets.SelectMany(ActivationInputs).Distinct().ToList();
+        var tensors = _targets.SelectMany(ActivationInputs).Concat(_outputTensors).Distinct().ToList();
         ExposeOutputs(probe, tensors);
         var spec = _options.SymmetricActivations
             ? new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric)
@@ -151,40 +216,56 @@ internal sealed class OnnxPostTrainingQuantizer
         {
             using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(probe));
             using var runOptions = new RunOptions();
-            using var cursor = data.GetRowCursor(new[] { column });
-            var getter = cursor.GetGetter<VBuffer<float>>(column);
-            var batch = new float[_options.BatchSize * FeatureSize];
-            VBuffer<float> row = default;
+            using var reader = new InputBatchReader(data, bindings, _options.BatchSize);
+            var infinite = new HashSet<string>(StringComparer.Ordinal);
             long rows = 0;
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (true)
             {
-                var count = 0;
-                while (count < _options.BatchSize && (_options.CalibrationRows == 0 || rows < _options.CalibrationRows) && cursor.MoveNext())
-                {
-                    getter(ref row);
-                    row.CopyTo(batch.AsSpan(count * (int)FeatureSize, (int)FeatureSize));
-                    count++;
-                    rows++;
-                }
+                var wanted = _options.CalibrationRows == 0 ? _options.BatchSize : (int)Math.Min(_options.BatchSize, _options.CalibrationRows - rows);
+                var count = wanted > 0 ? reader.Read(wanted) : 0;
                 if (count == 0) break;
-                var shape = new[] { (long)count }.Concat(_inputShape).ToArray();
-                using var input = OrtValue.CreateTensorValueFromMemory(batch.AsSpan(0, count * (int)FeatureSize).ToArray(), shape);
-                using var outputs = session.Run(runOptions, new[] { _input.Name }, new[] { input }, tensors);
-                for (var i = 0; i < tensors.Count; i++)
+                rows += count;
+                var inputs = reader.Values(count);
+                try
                 {
-                    var info = outputs[i].GetTensorTypeAndShape();
-                    using var values = tensor(outputs[i].GetTensorDataAsSpan<float>().ToArray(), info.Shape);
-                    observers[tensors[i]].Observe(values);
+                    using var outputs = session.Run(runOptions, reader.InputNames, inputs, tensors);
+                    for (var i = 0; i < tensors.Count; i++)
+                    {
+                        if (infinite.Contains(tensors[i])) continue;
+                        var info = outputs[i].GetTensorTypeAndShape();
+                        using var values = tensor(outputs[i].GetTensorDataAsSpan<float>().ToArray(), info.Shape);
+                        using (var nan = values.isnan().any())
+                            if (nan.item<bool>())
+                                throw new ArgumentException($"The model's tensor '{tensors[i]}' is NaN on calibration rows {rows - count + 1}–{rows}; " +
+                                    "check those rows of the input columns (a NaN feature propagates).");
+                        using (var huge = values.abs().max())
+                            if (huge.item<float>() >= MaskMagnitude)
+                            {
+                                // ±∞ or a masking constant by design (an attention mask added to the scores): no 8-bit
+                                // grid can hold it next to the real values.
+                                infinite.Add(tensors[i]);
+                                continue;
+                            }
+                        observers[tensors[i]].Observe(values);
+                    }
                 }
+                finally
+                {
+                    foreach (var value in inputs) value.Dispose();
+                }
+                var last = count < wanted;
                 var progress = new QuantizationProgress("calibrate", 1, 1, (rows + _options.BatchSize - 1) / _options.BatchSize, rows,
-                    double.NaN, double.NaN, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, count < _options.BatchSize);
+                    double.NaN, double.NaN, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, last);
                 _options.Progress?.Report(progress);
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{progress} ({tensors.Count} tensors observed)");
-                if (count < _options.BatchSize) break;
+                if (last) break;
             }
             if (rows == 0) throw new InvalidOperationException("The calibration data has no rows.");
-            return observers.ToDictionary(o => o.Key, o => ChannelRange.CpuCopy(o.Value.ComputeQParams()));
+            foreach (var name in infinite)
+                log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"left float: tensor '{name}' holds values of magnitude ≥ 1e8 or infinite " +
+                    "(a masking constant, for instance in attention), which no 8-bit grid can represent next to its signal; the nodes reading it keep float inputs.");
+            return observers.Where(o => !infinite.Contains(o.Key)).ToDictionary(o => o.Key, o => ChannelRange.CpuCopy(o.Value.ComputeQParams()));
         }
         finally
         {
@@ -196,95 +277,133 @@ internal sealed class OnnxPostTrainingQuantizer
     private static void ExposeOutputs(ModelProto model, IEnumerable<string> tensors)
     {
         foreach (var name in tensors.Where(t => model.Graph.Output.All(o => o.Name != t)))
-            model.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+            model.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = OnnxTensors.Float } } });
     }
 
-    private (byte[], QuantizationReport, Dictionary<string, List<(string Original, string Fed)>>) Rewrite(Dictionary<string, QParams> grids, string algorithm)
+    private (ModelProto, QuantizationReport, Dictionary<string, List<(string Original, string Fed)>>) Rewrite(Dictionary<string, QParams> grids,
+        bool weightOnly, List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs)
     {
-        var onnx = new OnnxGraphBuilder();
+        // A target whose activation input could not be calibrated (infinite values) stays float; in weight-only mode
+        // the weighted targets are rounded and nothing else changes.
+        var quantizedTargets = _targets.Where(t => weightOnly ? IsWeighted(t) : ActivationInputs(t).All(grids.ContainsKey)).ToList();
+        var targets = quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var wanted = quantizedTargets.SelectMany(ActivationInputs).Concat(quantizedTargets.Select(OutputTensor).OfType<string>()).ToHashSet(StringComparer.Ordinal);
+        grids = grids.Where(g => wanted.Contains(g.Key)).ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
+        var algorithm = weightOnly ? "Naive" : "Observer";
+        var model = _model.Clone();
+        var graph = model.Graph;
+        var onnx = new OnnxGraphBuilder(graph);
         var qdq = new QdqEmitter(onnx);
         var report = new List<QuantizedTensorReport>();
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         var gridOf = new Dictionary<string, QParams>(StringComparer.Ordinal);
         var fed = new Dictionary<string, List<(string Original, string Fed)>>(StringComparer.Ordinal);
-        void Fed(NodeProto node, int input, string name)
+        void Fed(NodeProto node, string original, string name)
         {
             if (!fed.TryGetValue(node.Name, out var list)) fed[node.Name] = list = new List<(string, string)>();
-            list.Add((node.Input[input], name));
+            list.Add((original, name));
         }
         string Map(string name) => name.Length == 0 ? name : names.TryGetValue(name, out var mapped) ? mapped : name;
 
-        var features = onnx.Input(_options.FeatureColumnName, FeatureSize);
-        var shape = onnx.Initializer("input_shape", new[] { -1L }.Concat(_inputShape).ToArray(), _inputShape.Length + 1);
-        names[_input.Name] = onnx.Node("Reshape", "input", new[] { features, shape });
-
-        var targets = _targets.ToHashSet();
-        var replaced = new HashSet<string>(_targets.Where(IsWeighted).SelectMany(n => n.Input.Skip(1)), StringComparer.Ordinal);
-        foreach (var initializer in _model.Graph.Initializer.Where(t => !replaced.Contains(t.Name)))
-            names[initializer.Name] = onnx.Initializer(initializer);
+        RenameInputs(model, onnx, bindings, names);
         var requantize = PlanPropagation(grids);
-
-        foreach (var node in _model.Graph.Node)
+        var nodes = graph.Node.ToList();
+        graph.Node.Clear();
+        foreach (var node in nodes)
         {
-            if (node.Output.Count > 1 && node.Output.Skip(1).Any(o => o.Length > 0 && _model.Graph.Node.Any(n => n.Input.Contains(o))))
-                throw new NotSupportedException($"Node '{node.Name}' ({node.OpType}) has several used outputs.");
-            var inputs = node.Input.Select(Map).ToList();
-            if (targets.Contains(node))
+            var originalInputs = node.Input.ToArray();
+            for (var i = 0; i < node.Input.Count; i++) node.Input[i] = Map(node.Input[i]);
+            if (targets.Contains(node.Name))
             {
                 // Every observed activation input gets its grid (one for Conv/Gemm/MatMul, all data inputs otherwise),
                 // unless it already arrives dequantized on that grid through the propagation below.
                 for (var i = 0; i < node.Input.Count; i++)
                 {
-                    if (!grids.TryGetValue(node.Input[i], out var grid)) continue;
-                    if (!gridOf.TryGetValue(inputs[i], out var current) || !ReferenceEquals(current, grid))
-                        inputs[i] = qdq.QuantizeDequantize(inputs[i], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
+                    if (!grids.TryGetValue(originalInputs[i], out var grid) || (IsWeighted(node) && i > 0)) continue;
+                    if (!gridOf.TryGetValue(node.Input[i], out var current) || !ReferenceEquals(current, grid))
+                        node.Input[i] = qdq.QuantizeDequantize(node.Input[i], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
                             grid.Spec.Dtype == QuantDtype.Int, IsWeighted(node) ? $"{node.Name}.input" : $"{node.Name}.input{i}");
-                    Fed(node, i, inputs[i]);
+                    Fed(node, originalInputs[i], node.Input[i]);
                     report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
                         grid.ScaleValues(), grid.ZeroPointValues()));
                 }
-            }
-            if (targets.Contains(node) && IsWeighted(node))
-            {
-                var inputGrid = grids.GetValueOrDefault(node.Input[0]);
-                var (weightName, weightScales) = QuantizeWeight(node, qdq, report);
-                inputs[1] = weightName;
-                if (node.Input.Count > 2 && node.Input[2].Length > 0)
+                if (IsWeighted(node))
                 {
-                    var bias = OnnxGraphBuilder.Floats(_initializers[node.Input[2]]);
-                    inputs[2] = inputGrid is null
-                        ? onnx.Initializer($"{node.Name}.bias", bias, bias.Length)
-                        : qdq.Int32Bias(node.Name, bias, inputGrid.ScaleValues()[0], weightScales);
+                    var inputGrid = grids.GetValueOrDefault(originalInputs[0]);
+                    var (weightName, channelScales) = QuantizeWeight(node, originalInputs[1], qdq, report);
+                    node.Input[1] = weightName;
+                    if (node.Input.Count > 2 && node.Input[2].Length > 0 && _initializers.TryGetValue(originalInputs[2], out var biasTensor) &&
+                        inputGrid is not null && BiasPerChannel(node, biasTensor, channelScales.Length))
+                        node.Input[2] = qdq.Int32Bias(node.Name, OnnxTensors.Floats(biasTensor), inputGrid.ScaleValues()[0], channelScales);
                 }
             }
-            var output = onnx.Node(node.OpType, string.IsNullOrEmpty(node.Name) ? node.OpType : node.Name, inputs, node.Attribute);
-            names[node.Output[0]] = output;
-            if (requantize.TryGetValue(node.Output[0], out var outputGrid))
+            onnx.Append(node);
+            if (targets.Contains(node.Name) && OutputTensor(node) is { } outputTensor && grids.TryGetValue(outputTensor, out var calibrated))
+                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Output, 8, calibrated.Spec.Scheme, calibrated.Spec.Dtype,
+                    calibrated.ScaleValues(), calibrated.ZeroPointValues()));
+            if (node.Output.Count > 0 && requantize.TryGetValue(node.Output[0], out var outputGrid))
             {
-                var dq = qdq.QuantizeDequantize(output, outputGrid.ScaleValues()[0], outputGrid.ZeroPointValues()[0], outputGrid.Spec.Range,
+                var dq = qdq.QuantizeDequantize(node.Output[0], outputGrid.ScaleValues()[0], outputGrid.ZeroPointValues()[0], outputGrid.Spec.Range,
                     outputGrid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.requant");
                 names[node.Output[0]] = dq;
                 gridOf[dq] = outputGrid;
             }
         }
+        NameOutputs(model, onnx, outputs);
+        var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
+        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+        graph.ValueInfo.Clear();
+        model.ProducerName = "MLNetQuant";
+        model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
+        return (model, new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, report), fed);
+    }
 
-        var first = _model.Graph.Output[0];
-        var dims = first.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
-        onnx.Output(_options.ScoreColumnName, Map(first.Name), OnnxGraphBuilder.ElementType.Float, dims);
-        var result = new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, report);
-        return (onnx.Build(13, new Dictionary<string, string> { [QuantizationReport.MetadataKey] = result.ToJson() }), result, fed);
+    // Graph inputs take the names of the columns feeding them (ML.NET binds by name).
+    private static void RenameInputs(ModelProto model, OnnxGraphBuilder onnx, List<InputBinding> bindings, Dictionary<string, string> names)
+    {
+        foreach (var binding in bindings.Where(b => b.GraphInput != b.Column))
+        {
+            if (onnx.Unique(binding.Column) != binding.Column)
+                throw new NotSupportedException($"Column '{binding.Column}' feeds model input '{binding.GraphInput}', but the model already has " +
+                    $"a tensor named '{binding.Column}'; map the input to another column name (InputColumns).");
+            model.Graph.Input.Single(i => i.Name == binding.GraphInput).Name = binding.Column;
+            names[binding.GraphInput] = binding.Column;
+        }
+    }
+
+    // The chosen outputs become graph outputs named after their columns (an Identity where the name differs).
+    private static void NameOutputs(ModelProto model, OnnxGraphBuilder onnx, List<(string GraphOutput, string Column)> outputs)
+    {
+        foreach (var (graphOutput, column) in outputs.Where(o => o.GraphOutput != o.Column))
+        {
+            if (onnx.Unique(column) != column)
+                throw new NotSupportedException($"Output '{graphOutput}' is to become column '{column}', but the model already has a tensor of " +
+                    "that name; choose another column name (OutputColumns or ScoreColumnName).");
+            var identity = new NodeProto { OpType = "Identity", Name = onnx.Unique($"{column}.output") };
+            identity.Input.Add(graphOutput);
+            identity.Output.Add(column);
+            onnx.Append(identity);
+            var declared = model.Graph.Output.Single(o => o.Name == graphOutput);
+            var renamed = declared.Clone();
+            renamed.Name = column;
+            model.Graph.Output.Insert(model.Graph.Output.IndexOf(declared), renamed);
+            model.Graph.Output.Remove(declared);
+        }
     }
 
     // The tensors on the grid-preserving chain (Relu, MaxPool, Flatten, Reshape, Identity) that leads to a quantized
     // node's input get that input's grid too, so the compute node before the chain meets a QuantizeLinear.
     private Dictionary<string, QParams> PlanPropagation(Dictionary<string, QParams> grids)
     {
-        var producer = _model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
+        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in _model.Graph.Node)
+            foreach (var output in node.Output.Where(o => o.Length > 0))
+                producer[output] = node;
         var plan = new Dictionary<string, QParams>(StringComparer.Ordinal);
         foreach (var (tensorName, grid) in grids)
         {
             var current = tensorName;
-            while (producer.TryGetValue(current, out var node))
+            while (producer.TryGetValue(current, out var node) && node.Output.Count == 1)
             {
                 plan.TryAdd(current, grid);
                 if (!GridPreserving.Contains(node.OpType)) break;
@@ -294,14 +413,26 @@ internal sealed class OnnxPostTrainingQuantizer
         return plan;
     }
 
-    private (string Name, float[] Scales) QuantizeWeight(NodeProto node, QdqEmitter qdq, List<QuantizedTensorReport> report)
+    // Whether a bias initializer holds one value per output channel (what an int32 bias needs).
+    private static bool BiasPerChannel(NodeProto node, TensorProto bias, int channels) =>
+        bias.DataType == OnnxTensors.Float && OnnxTensors.ElementCount(bias) == channels && bias.Dims.Count(d => d != 1) <= 1;
+
+    // Writes the int8 weight and its DequantizeLinear; returns its name and the weight scale of each output channel
+    // (ConvTranspose with groups shares its per-axis-1 scales across groups).
+    private (string Name, float[] ChannelScales) QuantizeWeight(NodeProto node, string initializerName, QdqEmitter qdq, List<QuantizedTensorReport> report)
     {
-        var initializer = _initializers[node.Input[1]];
-        var values = OnnxGraphBuilder.Floats(initializer);
+        var initializer = _initializers[initializerName];
+        var values = OnnxTensors.Floats(initializer);
         var shape = initializer.Dims.ToArray();
-        var transB = node.Attribute.FirstOrDefault(a => a.Name == "transB")?.I ?? 0;
-        // The output-channel axis: Conv's weight is [out, in, k…]; Gemm's B is [in, out] unless transB; MatMul's B is [in, out].
-        var axis = node.OpType == "Conv" || (node.OpType == "Gemm" && transB == 1) ? 0 : shape.Length - 1;
+        // The output-channel axis: Conv W[out, in/g, k…]; ConvTranspose W[in, out/g, k…]; Gemm B[in, out] unless transB;
+        // MatMul B[…, in, out].
+        var axis = node.OpType switch
+        {
+            "Conv" => 0,
+            "ConvTranspose" => 1,
+            "Gemm" => GraphEditor.Int(node, "transB", 0) == 1 ? 0 : 1,
+            _ => shape.Length - 1,
+        };
         var spec = _options.PerChannelWeights ? QuantSpec.Int8PerChannelSymmetricWeights : new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric);
         using var weight = tensor(values, shape);
         var channelFirst = axis == 0 ? weight.alias() : weight.movedim(new long[] { axis }, new long[] { 0 }).contiguous();
@@ -321,6 +452,18 @@ internal sealed class OnnxPostTrainingQuantizer
             ints[i] = (int)Math.Clamp(Math.Round(values[i] / scales[c], MidpointRounding.ToEven), -128, 127);
         }
         report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, 8, spec.Scheme, spec.Dtype, scales, new long[scales.Length]));
-        return (qdq.DequantizedWeight(node.Name, ints, scales, new long[scales.Length], signed: true, shape, axis), scales);
+        var name = qdq.DequantizedWeight(node.Name, ints, scales, new long[scales.Length], signed: true, shape, axis);
+        var groups = node.OpType == "ConvTranspose" ? (int)GraphEditor.Int(node, "group", 1) : 1;
+        var channelScales = Enumerable.Range(0, scales.Length * groups).Select(c => scales[c % scales.Length]).ToArray();
+        return (name, channelScales);
     }
 }
+
+/// <summary>The quantizer's result: the QDQ model, its report, and the columns it reads and writes.</summary>
+/// <param name="Onnx">The QDQ model's bytes.</param>
+/// <param name="Report">What was quantized.</param>
+/// <param name="InputColumns">The columns feeding the model's inputs (its input names), in graph order.</param>
+/// <param name="OutputColumns">The output columns (its output names).</param>
+/// <param name="InputShapes">For inputs with symbolic dimensions besides the batch: the shape ML.NET feeds, [1, row dims…].</param>
+internal sealed record QuantizedModel(byte[] Onnx, QuantizationReport Report, string[] InputColumns, string[] OutputColumns,
+    Dictionary<string, int[]> InputShapes);

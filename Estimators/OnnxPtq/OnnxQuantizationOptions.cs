@@ -13,11 +13,28 @@ public sealed class OnnxQuantizationOptions
     /// <summary>The float ONNX model's bytes. Set this or <see cref="ModelPath"/>.</summary>
     public byte[]? ModelBytes { get; set; }
 
-    /// <summary>The known-size float vector column fed to the model's (single) input, reshaped to its shape.</summary>
+    /// <summary>For a model with one input: the known-size vector column that feeds it (its values fill the input's
+    /// shape row by row). Models with several inputs read the columns named like their inputs, or
+    /// <see cref="InputColumns"/>.</summary>
     public string FeatureColumnName { get; set; } = "Features";
 
-    /// <summary>The column the model's first output is written to.</summary>
+    /// <summary>The column the model's first output is written to, unless <see cref="OutputColumns"/> chooses.</summary>
     public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Graph input name → the column that feeds it, where they differ. Each column is a known-size vector (or
+    /// scalar) of the element type the input takes: Single, Double, Int64, Int32 or Boolean. Unmapped inputs read
+    /// <see cref="FeatureColumnName"/> (one-input models) or the column of their own name.</summary>
+    public IDictionary<string, string> InputColumns { get; set; } = new Dictionary<string, string>();
+
+    /// <summary>Graph input name → its per-row shape (all dimensions after the batch), for inputs with symbolic
+    /// dimensions (sequence length, image height and width) whose column does not carry them as
+    /// VectorDataViewType dimensions. The quantized ONNX model stays dynamic; the ML.NET transformer feeds this
+    /// shape.</summary>
+    public IDictionary<string, long[]> InputShapes { get; set; } = new Dictionary<string, long[]>();
+
+    /// <summary>Graph output name → column name, for each output to become a column. Empty (the default): the first
+    /// output becomes <see cref="ScoreColumnName"/>.</summary>
+    public IDictionary<string, string> OutputColumns { get; set; } = new Dictionary<string, string>();
 
     /// <summary>For a classifier whose first output holds one score per class (probabilities or logits): the key-typed
     /// column to add with the arg-max class, as ML.NET's multiclass trainers do (e.g. "PredictedLabel"). Null, the
@@ -46,10 +63,10 @@ public sealed class OnnxQuantizationOptions
     /// <summary>Rows per ONNX Runtime calibration batch.</summary>
     public int BatchSize { get; set; } = 64;
 
-    /// <summary>ONNX op types to quantize: Conv, Gemm and MatMul (constant weight and data input); Add (both inputs;
+    /// <summary>ONNX op types to quantize: Conv, ConvTranspose, Gemm and MatMul (constant weight and data input); Add (both inputs;
     /// residual sums, which ONNX Runtime then runs as QLinearAdd); optionally Mul, Concat, AveragePool and
     /// GlobalAveragePool (their data inputs; ORT fuses them into QLinear* kernels when a QuantizeLinear follows).</summary>
-    public IList<string> OpTypes { get; set; } = new List<string> { "Conv", "Gemm", "MatMul", "Add" };
+    public IList<string> OpTypes { get; set; } = new List<string> { "Conv", "ConvTranspose", "Gemm", "MatMul", "Add" };
 
     /// <summary>Node names left in float.</summary>
     public IList<string> ExcludedNodes { get; set; } = new List<string>();
@@ -82,12 +99,22 @@ public sealed class OnnxQuantizationOptions
         if (ErrorReportRows < 0) throw new ArgumentOutOfRangeException(nameof(ErrorReportRows), ErrorReportRows, "ErrorReportRows must be >= 0.");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
+        if (InputColumns is null || InputColumns.Any(p => string.IsNullOrWhiteSpace(p.Value)))
+            throw new ArgumentException("InputColumns must map input names to column names.", nameof(InputColumns));
+        if (OutputColumns is null || OutputColumns.Any(p => string.IsNullOrWhiteSpace(p.Value)) ||
+            OutputColumns.Values.Distinct().Count() != OutputColumns.Count)
+            throw new ArgumentException("OutputColumns must map output names to distinct column names.", nameof(OutputColumns));
+        if (InputShapes is null || InputShapes.Any(p => p.Value is null || p.Value.Any(d => d <= 0)))
+            throw new ArgumentException("InputShapes must give each input a per-row shape of positive dimensions.", nameof(InputShapes));
         var unsupported = OpTypes.Where(o => !SupportedOpTypes.Contains(o)).ToArray();
         if (unsupported.Length > 0)
             throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported; use {string.Join(", ", SupportedOpTypes)}.", nameof(OpTypes));
     }
 
-    internal static readonly string[] SupportedOpTypes = { "Conv", "Gemm", "MatMul", "Add", "Mul", "Concat", "AveragePool", "GlobalAveragePool" };
+    internal static readonly string[] SupportedOpTypes = { "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "Concat", "AveragePool", "GlobalAveragePool" };
+
+    /// <summary>How errors name the model: its path, or "ModelBytes".</summary>
+    internal string ModelSource => ModelPath is not null ? $"'{ModelPath}'" : nameof(ModelBytes);
 
     /// <summary>The model of <see cref="ModelBytes"/> or <see cref="ModelPath"/>, parsed.</summary>
     /// <exception cref="ArgumentException">The bytes are not an ONNX model (the option is named).</exception>

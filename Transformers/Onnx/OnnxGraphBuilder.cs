@@ -8,8 +8,26 @@ namespace MLNetQuant.Onnx;
 /// ask for "conv1.weight" twice without clashing.</summary>
 public sealed class OnnxGraphBuilder
 {
-    private readonly GraphProto _graph = new() { Name = "mlnetquant" };
+    private readonly GraphProto _graph;
     private readonly Dictionary<string, int> _used = new(StringComparer.Ordinal);
+
+    /// <summary>Starts an empty graph.</summary>
+    public OnnxGraphBuilder() => _graph = new GraphProto { Name = "mlnetquant" };
+
+    /// <summary>Writes into an existing graph: every name it already uses (tensors, nodes, initializers, inputs,
+    /// outputs) is taken, so new names never clash. Nodes are appended: the caller re-adds the graph's own nodes with
+    /// <see cref="Append"/> in order, new ones in between, to keep the order topological.</summary>
+    internal OnnxGraphBuilder(GraphProto existing)
+    {
+        _graph = existing;
+        foreach (var name in existing.Initializer.Select(t => t.Name).Concat(existing.Input.Select(i => i.Name))
+                     .Concat(existing.Output.Select(o => o.Name)).Concat(existing.ValueInfo.Select(v => v.Name))
+                     .Concat(existing.Node.SelectMany(n => n.Output.Append(n.Name))).Where(n => n.Length > 0))
+            _used[name] = 1;
+    }
+
+    /// <summary>Appends an existing node as it is (its names must already be reserved).</summary>
+    internal void Append(NodeProto node) => _graph.Node.Add(node);
 
     /// <summary>ONNX element types used here (onnx.proto's TensorProto.DataType).</summary>
     public enum ElementType

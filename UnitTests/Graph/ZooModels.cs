@@ -1,0 +1,71 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace MLNetQuant.UnitTests.Graph;
+
+/// <summary>The small third-party-style models in ../shared/models/zoo (PyTorch exports at opsets 9–13) and
+/// reference runs of them in ONNX Runtime.</summary>
+internal static class ZooModels
+{
+    /// <summary>The path of a zoo model (fails the test when the shared folder is missing).</summary>
+    public static string Path(string file)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = System.IO.Path.Combine(dir.FullName, "shared", "models", "zoo", file);
+            if (File.Exists(candidate)) return candidate;
+        }
+        Assert.Fail($"../shared/models/zoo/{file} not found above {AppContext.BaseDirectory}.");
+        return "";
+    }
+
+    /// <summary>Standard-normal noise, seeded.</summary>
+    public static float[] Noise(int count, int seed)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (var i = 0; i < count; i++)
+            values[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+        return values;
+    }
+
+    /// <summary>Runs <paramref name="model"/> (bytes or path) in ONNX Runtime on named inputs; returns the first output.</summary>
+    public static float[] Run(byte[] model, IReadOnlyList<(string Name, OrtValue Value)> inputs, string? output = null)
+    {
+        using var session = new InferenceSession(model);
+        using var runOptions = new RunOptions(); // kept alive across the native call
+        output ??= session.OutputMetadata.Keys.First();
+        using var results = session.Run(runOptions, inputs.Select(i => i.Name).ToArray(), inputs.Select(i => i.Value).ToArray(), new[] { output });
+        return results[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    /// <summary>The cosine similarity of two vectors.</summary>
+    public static double Cosine(float[] a, float[] b)
+    {
+        Assert.HasCount(a.Length, b);
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            na += (double)a[i] * a[i];
+            nb += (double)b[i] * b[i];
+        }
+        return dot / Math.Sqrt(na * nb + 1e-30);
+    }
+
+    /// <summary>The op types of <paramref name="model"/> after ONNX Runtime's extended graph optimisations (the
+    /// QDQ fusions): what actually runs.</summary>
+    public static List<string> OptimizedOps(byte[] model)
+    {
+        var optimized = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mlnetquant-zoo-opt-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
+            using (new InferenceSession(model, options)) { }
+            return global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)).Graph.Node.Select(n => n.OpType).ToList();
+        }
+        finally
+        {
+            File.Delete(optimized);
+        }
+    }
+}
