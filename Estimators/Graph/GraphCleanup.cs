@@ -79,7 +79,16 @@ internal static class GraphCleanup
                 throw new NotSupportedException($"{source}: node '{node.Name}' (Dropout) has its mask output read; only inference graphs are supported.");
             var input = node.Input[0];
             var output = node.Output[0];
-            if (graph.IsGraphOutput(output)) continue;
+            if (graph.IsGraphOutput(output))
+            {
+                // An exporter's Identity that only names the output: the producer writes the output itself, so the
+                // quantizer sees the node's result is a model output.
+                var producer = graph.Producer(input);
+                if (producer is null || graph.IsGraphOutput(input) || graph.Consumers(input).Count != 1) continue;
+                producer.Output[producer.Output.IndexOf(input)] = output;
+                graph.Graph.Node.Remove(node);
+                continue;
+            }
             graph.ReplaceUses(output, input);
             graph.Graph.Node.Remove(node);
         }
