@@ -18,7 +18,7 @@ internal sealed class DoReFaWeightQuantizer : TensorQuantizer
         using var scope = NewDisposeScope();
         var t = x.tanh();
         var maxAbs = t.abs().max().clamp_min(CachedScalars.Of(QParamsCalculator.Eps));
-        var u = t.div(maxAbs.mul(CachedScalars.Of(2))).add(CachedScalars.Of(0.5));
+        var u = t.div(maxAbs.mul(CachedScalars.Of(2))).add(CachedScalars.Of(0.5), CachedScalars.One);
         Tensor rounded;
         using (no_grad()) rounded = u.detach().mul(CachedScalars.Of(_levels)).round().div(CachedScalars.Of(_levels));
         var q = u.add(rounded.sub(u.detach()), CachedScalars.One);

@@ -65,7 +65,7 @@ internal sealed class LsqQuantizer : TensorQuantizer
         var meanAbs = Spec.Scheme.IsPerChannel()
             ? values.abs().movedim(new long[] { Spec.ChannelAxis }, new long[] { 0 }).reshape(_scale.shape[0], -1).mean(new long[] { 1 })
             : values.abs().mean().reshape(1);
-        _scale.copy_(meanAbs.mul(2.0 / Math.Sqrt(Spec.Range.QMax)).clamp_min(QParamsCalculator.Eps));
+        _scale.copy_(meanAbs.mul(CachedScalars.Of(2.0 / Math.Sqrt(Spec.Range.QMax))).clamp_min(CachedScalars.Of(QParamsCalculator.Eps)));
         _initialized = true;
     }
 

@@ -58,7 +58,7 @@ public static class LearnableFakeQuantize
         Tensor inRange, scaleGrad, zeroPointGrad;
         using (no_grad())
         {
-            var zBackward = z.add(CachedScalars.Of(0.5f)).clamp(low, high).trunc();
+            var zBackward = z.add(CachedScalars.Of(0.5f), CachedScalars.One).clamp(low, high).trunc();
             var inverseScale = s.reciprocal();
             var x64 = x.detach().to_type(ScalarType.Float64);
             // q_b = rne(fma(x, 1/s, z_b)): the float64 product is exact, one rounding to float32, then rne.

@@ -77,7 +77,7 @@ public static class QParamsCalculator
             using var raw = maxPos.sub(minNeg).div(span);
             scale = raw.clamp_min(CachedScalars.Of(Eps));
             using var steps = minNeg.div(scale).round();
-            zeroPoint = steps.neg().add(CachedScalars.Of(range.QMin)).clamp(CachedScalars.Of(range.QMin), CachedScalars.Of(range.QMax))
+            zeroPoint = steps.neg().add(CachedScalars.Of(range.QMin), CachedScalars.One).clamp(CachedScalars.Of(range.QMin), CachedScalars.Of(range.QMax))
                 .to_type(ScalarType.Int64);
         }
         return new QParams(scale, zeroPoint, spec);

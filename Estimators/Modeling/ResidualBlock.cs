@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using static TorchSharp.torch;
 
 namespace MLNetQuant.Modeling;
@@ -32,6 +33,6 @@ public sealed class ResidualBlock : nn.Module<Tensor, Tensor>
     {
         using var b = branch.call(input);
         using var s = shortcut.call(input);
-        return b.add(s);
+        return b.add(s, CachedScalars.One);
     }
 }

@@ -43,7 +43,7 @@ internal static class WeightedLayer
     public static Tensor FoldFactor(BatchNorm bn)
     {
         using var scope = NewDisposeScope();
-        var std = bn.running_var!.add(CachedScalars.Of(bn.eps)).sqrt();
+        var std = bn.running_var!.add(CachedScalars.Of(bn.eps), CachedScalars.One).sqrt();
         var factor = bn.weight is null ? std.reciprocal() : bn.weight.div(std);
         return factor.MoveToOuterDisposeScope();
     }

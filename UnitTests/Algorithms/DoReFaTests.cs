@@ -26,8 +26,8 @@ public sealed class DoReFaTests
         using (no_grad())
         {
             var t = w.tanh();
-            var u = t.div(t.abs().max().mul(2)).add(0.5);
-            var expected = u.mul(n).round().div(n).mul(2).sub(1);
+            var u = t.div(t.abs().max().mul(CachedScalars.Of(2))).add(CachedScalars.Of(0.5), CachedScalars.One);
+            var expected = u.mul(CachedScalars.Of(n)).round().div(CachedScalars.Of(n)).mul(CachedScalars.Of(2)).sub(CachedScalars.Of(1));
             CollectionAssert.AreEqual(TestData.Values(expected), TestData.Values(q), "2·round(u·n)/n − 1");
         }
         foreach (var v in TestData.Values(q))

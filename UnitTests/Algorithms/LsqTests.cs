@@ -20,7 +20,7 @@ public sealed class LsqTests
         using var w = randn(3, 10);
         var quantizer = new LsqQuantizer(QuantType.Weight, QuantSpec.Int8PerChannelSymmetricWeights, w, CPU);
         using var q = quantizer.CurrentQParams()!;
-        var expected = TestData.Values(w.abs().mean(new long[] { 1 }).mul(2 / Math.Sqrt(127)));
+        var expected = TestData.Values(w.abs().mean(new long[] { 1 }).mul(CachedScalars.Of(2 / Math.Sqrt(127))));
         var actual = q.ScaleValues();
         for (var c = 0; c < 3; c++) Assert.AreEqual(expected[c], actual[c], 1e-6);
         Assert.AreEqual(-128, q.Spec.Range.QMin, "full signed grid");

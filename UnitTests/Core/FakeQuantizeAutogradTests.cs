@@ -45,14 +45,14 @@ public sealed class FakeQuantizeAutogradTests
     public void FakeQuantize_ValuesLieOnTheGrid()
     {
         manual_seed(3);
-        using var x = randn(1000).mul(3);
+        using var x = randn(1000).mul(CachedScalars.Of(3));
         using var observer = new MinMaxObserver(QuantSpec.UInt8PerTensorAffineActivations);
         observer.Observe(x);
         using var q = observer.ComputeQParams();
         using var y = FakeQuantize.Apply(x, q);
         var s = q.ScaleValues()[0];
         var z = q.ZeroPointValues()[0];
-        using var levels = y.div(s).add(z);
+        using var levels = y.div(s).add(z, CachedScalars.One);
         Assert.IsTrue(levels.sub(levels.round()).abs().max().item<float>() < 1e-3, "every value is an integer level");
         Assert.IsTrue(levels.min().item<float>() >= -0.001 && levels.max().item<float>() <= 255.001);
         Assert.IsTrue(y.sub(x).abs().max().item<float>() <= s / 2 + 1e-6, "error within half a step inside the range");
@@ -64,7 +64,7 @@ public sealed class FakeQuantizeAutogradTests
         manual_seed(11);
         const long qMin = -8, qMax = 7;
         using var scope = NewDisposeScope();
-        var x = randn(3, 10).mul(2).requires_grad_(true);
+        var x = randn(3, 10).mul(CachedScalars.Of(2)).requires_grad_(true);
         var scale = tensor(new[] { 0.1f, 0.3f, 0.05f }).requires_grad_(true);
         var zeroPoint = tensor(new[] { 0f, 1f, -2f }).requires_grad_(true);
         var gradFactor = LearnableFakeQuantize.GradFactor(x.numel(), qMax);
@@ -96,13 +96,13 @@ public sealed class FakeQuantizeAutogradTests
         var scale = tensor(new[] { 1.0f }).requires_grad_(true);     // far too coarse for a unit normal at 4 bits
         var zeroPoint = zeros(1);
         var gradFactor = LearnableFakeQuantize.GradFactor(x.numel(), 7);
-        float Error() => LearnableFakeQuantize.Apply(x, scale, zeroPoint, -8, 7, gradFactor).sub(x).pow(2).mean().item<float>();
+        float Error() => LearnableFakeQuantize.Apply(x, scale, zeroPoint, -8, 7, gradFactor).sub(x).pow(CachedScalars.Of(2)).mean().item<float>();
         var before = Error();
         for (var step = 0; step < 200; step++)
         {
             scale.grad?.zero_();
-            LearnableFakeQuantize.Apply(x, scale, zeroPoint, -8, 7, gradFactor).sub(x).pow(2).mean().backward();
-            using (no_grad()) scale.sub_(scale.grad!.mul(50));
+            LearnableFakeQuantize.Apply(x, scale, zeroPoint, -8, 7, gradFactor).sub(x).pow(CachedScalars.Of(2)).mean().backward();
+            using (no_grad()) scale.sub_(scale.grad!.mul(CachedScalars.Of(50)));
         }
         var after = Error();
         Assert.IsLessThan(before * 0.5, after, $"MSE {before} -> {after}, scale {scale.item<float>()}");
@@ -114,8 +114,8 @@ public sealed class FakeQuantizeAutogradTests
     public void FakeQuantize_GivesIdenticalResultsOnEveryAvailableDevice()
     {
         manual_seed(9);
-        using var x = randn(64, 8).mul(4);
-        using var scale = rand(8).add(0.01f);
+        using var x = randn(64, 8).mul(CachedScalars.Of(4));
+        using var scale = rand(8).add(CachedScalars.Of(0.01f), CachedScalars.One);
         using var zeroPoint = randint(-20, 20, 8, dtype: ScalarType.Int64);
         using var reference = FakeQuantize.PerChannel(x, scale, zeroPoint, 1, -128, 127);
         var devices = new List<Device> { CPU };

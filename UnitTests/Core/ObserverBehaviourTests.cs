@@ -101,7 +101,7 @@ public sealed class ObserverBehaviourTests
     public void Histogram_StreamedInBatches_MatchesOneBatchClosely_WithConstantMemory()
     {
         var spec = QuantSpec.UInt8PerTensorAffineActivations;
-        using var data = randn(30_000).mul(2).add(1);
+        using var data = randn(30_000).mul(CachedScalars.Of(2)).add(CachedScalars.Of(1), CachedScalars.One);
         using var whole = new HistogramObserver(spec);
         using var streamed = new HistogramObserver(spec);
         whole.Observe(data);
@@ -141,6 +141,6 @@ public sealed class ObserverBehaviourTests
     private static double QuantizationMse(Tensor data, QParams q)
     {
         using var y = FakeQuantize.Apply(data, q);
-        return y.sub(data).pow(2).mean().item<float>();
+        return y.sub(data).pow(CachedScalars.Of(2)).mean().item<float>();
     }
 }

@@ -50,7 +50,7 @@ public sealed class QParamsEdgeCaseTests
     public void PerChannel_AllZeroChannel_GetsEpsScaleOthersUnaffected()
     {
         var spec = QuantSpec.Int8PerChannelSymmetricWeights;
-        using var w = stack(new[] { zeros(3, 3), ones(3, 3).mul(2.55f) });
+        using var w = stack(new[] { zeros(3, 3), ones(3, 3).mul(CachedScalars.Of(2.55f)) });
         using var observer = new PerChannelMinMaxObserver(spec);
         observer.Observe(w);
         using var q = observer.ComputeQParams();

@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
@@ -38,7 +39,7 @@ public sealed class ConvolutionRepeatabilityTests
     {
         random.manual_seed(1);
         using var x = randn(4, inputs, 28, 28).requires_grad_();
-        using var w = randn(outputs, inputs, kernel, kernel).mul_(0.1).requires_grad_();
+        using var w = randn(outputs, inputs, kernel, kernel).mul_(CachedScalars.Of(0.1)).requires_grad_();
         using var b = bias ? randn(outputs).requires_grad_() : null;
         float[]? first = null;
         int differing = 0, nonFinite = 0;

@@ -1,3 +1,4 @@
+using MLNetQuant.Core;
 using Microsoft.ML;
 using MLNetQuant.Configuration;
 using MLNetQuant.Modeling;
@@ -23,7 +24,7 @@ public sealed class BatchNormFoldingTests
     {
         using var _ = no_grad();
         bn.running_mean!.copy_(randn(bn.num_features));
-        bn.running_var!.copy_(rand(bn.num_features).add(0.5));
+        bn.running_var!.copy_(rand(bn.num_features).add(CachedScalars.Of(0.5), CachedScalars.One));
         bn.weight!.copy_(randn(bn.num_features));
         bn.bias!.copy_(randn(bn.num_features));
     }
