@@ -36,6 +36,8 @@ var (train, trainRows, source) = FashionData.Load(ml, train: true, o.TrainRows);
 var (test, testRows, _) = FashionData.Load(ml, train: false, o.TestRows);
 Console.WriteLine($"Fashion-MNIST from {source}: {trainRows} training, {testRows} test rows; {o.Threads} threads; seed {o.Seed}.");
 Directory.CreateDirectory(o.Output);
+if (o.Runs("onnx-qat")) OnnxQatBenchmark.Run(ml, train, test, o.Output, command);
+if (o.Only.Count == 1 && o.Runs("onnx-qat")) return 0;
 var results = new List<BenchmarkResult>();
 var inputShape = new long[] { 1, 28, 28 };
 var clock = Stopwatch.StartNew();

@@ -99,7 +99,7 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
 
     private long OutputSize()
     {
-        var model = _options.Model ?? _options.ModelFactory!();
+        var model = _options.CreateModel();
         return QuantizationRunner.OutputSize(model, _options.InputShape);
     }
 }

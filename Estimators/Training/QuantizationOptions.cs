@@ -17,6 +17,14 @@ public abstract class QuantizationOptions
     /// <summary>Builds a fresh model to train from scratch (called once, after seeding TorchSharp from the MLContext).</summary>
     public Func<nn.Module<Tensor, Tensor>>? ModelFactory { get; set; }
 
+    /// <summary>A float ONNX model to fine-tune or calibrate (any opset 7–21): imported as the ONNX post-training
+    /// quantizer imports it (BatchNormalization folded) and turned into a TorchSharp Sequential whose modules are named
+    /// after the ONNX nodes (characters other than letters, digits and '_' become '_'). Its graph must be a chain of
+    /// Conv, Gemm, Relu, Clip, LeakyRelu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool and Flatten nodes;
+    /// anything else is named in the error. When <see cref="InputShape"/> is empty it is taken from the model's input.
+    /// Set exactly one of <see cref="Model"/>, <see cref="ModelFactory"/> and this.</summary>
+    public string? OnnxModelPath { get; set; }
+
     /// <summary>Shape of one example without the batch dimension (e.g. [1, 28, 28]); the features vector is reshaped
     /// to it, so its size must equal the product.</summary>
     public long[] InputShape { get; set; } = Array.Empty<long>();
@@ -52,6 +60,20 @@ public abstract class QuantizationOptions
 
     internal abstract QuantAlgorithm CreateAlgorithm();
 
+    /// <summary>The model to run: <see cref="Model"/>, a new one from <see cref="ModelFactory"/>, or one converted from
+    /// <see cref="OnnxModelPath"/>.</summary>
+    internal nn.Module<Tensor, Tensor> CreateModel() => Model ?? (OnnxModelPath is not null ? ImportOnnx().Model : ModelFactory!()) ??
+        throw new ArgumentException("ModelFactory returned null.", nameof(ModelFactory));
+
+    private (nn.Module<Tensor, Tensor> Model, long[] InputShape) ImportOnnx()
+    {
+        if (!File.Exists(OnnxModelPath)) throw new FileNotFoundException($"No ONNX model at '{OnnxModelPath}' (OnnxModelPath).", OnnxModelPath);
+        var model = OnnxPtq.OnnxModelReader.Read(File.ReadAllBytes(OnnxModelPath), nameof(OnnxModelPath), OnnxModelPath);
+        var source = $"'{OnnxModelPath}'";
+        Graph.OnnxImporter.Import(model, source);
+        return Graph.OnnxSequentialConverter.Convert(model, source);
+    }
+
     /// <summary>Whether <see cref="Config"/> applies (float training ignores it).</summary>
     internal virtual bool UsesConfig => true;
 
@@ -61,9 +83,15 @@ public abstract class QuantizationOptions
     /// <summary>Checks every option; throws naming the first one at fault.</summary>
     internal virtual void Validate()
     {
-        if ((Model is null) == (ModelFactory is null))
-            throw new ArgumentException("Set exactly one of Model (an instance to fine-tune or calibrate) and ModelFactory " +
-                "(a model to train from scratch).", Model is null ? nameof(ModelFactory) : nameof(Model));
+        if (new object?[] { Model, ModelFactory, OnnxModelPath }.Count(o => o is not null) != 1)
+            throw new ArgumentException("Set exactly one of Model (an instance to fine-tune or calibrate), ModelFactory (a model to train " +
+                "from scratch) and OnnxModelPath (a float ONNX model to fine-tune or calibrate).",
+                Model is not null ? nameof(Model) : ModelFactory is not null ? nameof(ModelFactory) : nameof(OnnxModelPath));
+        if (OnnxModelPath is not null)
+        {
+            var (_, shape) = ImportOnnx();
+            if (InputShape is null || InputShape.Length == 0) InputShape = shape;
+        }
         if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
             throw new ArgumentException($"InputShape must list the positive dimensions of one example (e.g. [1, 28, 28]); " +
                 $"got [{string.Join(", ", InputShape ?? Array.Empty<long>())}].", nameof(InputShape));

@@ -66,8 +66,7 @@ public static class QuantizationRunner
         var device = options.Device.Resolve();
 
         random.manual_seed(runSeed);
-        var model = options.Model ?? options.ModelFactory!() ??
-            throw new ArgumentException("ModelFactory returned null.", nameof(options));
+        var model = options.CreateModel();
         var configs = userConfig ? options.Config.ToList() : algorithm.DefaultConfigFor(model).ToList();
         var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
             warning => log.Warning(MessageSensitivity.None, warning));
