@@ -35,15 +35,15 @@ internal static class OnnxQatBenchmark
         var w4a4 = new List<QuantConfig> { new() { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = 4, OpTypes = { "Conv2d", "Linear" } } };
         Console.WriteLine("-- ONNX file: float control +1 epoch");
         var (control, controlSeconds) = Fit(Options(new FloatTrainingOptions()));
-        Write(output, new BenchmarkResult("onnx-float-control", "Float", "32", Math.Round(control, 2), "itself", Math.Round(control, 2), Math.Round(control, 2),
+        Write(output, new BenchmarkResult("onnxfile-float-control", "Float", "32", Math.Round(control, 2), "itself", Math.Round(control, 2), Math.Round(control, 2),
             true, Math.Round(controlSeconds, 1), 1, command, "fashion_cnn_fp32.onnx (PyTorch export) fine-tuned through OnnxModelPath"));
         Console.WriteLine("-- ONNX file: QAT W8A8 +1 epoch");
         var (qat, qatSeconds) = Fit(Options(new QatOptions()));
-        Write(output, new BenchmarkResult("onnx-qat-w8a8", "QAT", "W8A8", Math.Round(qat, 2), "onnx float control", Math.Round(control, 2),
+        Write(output, new BenchmarkResult("onnxfile-qat-w8a8", "QAT", "W8A8", Math.Round(qat, 2), "onnx float control", Math.Round(control, 2),
             Math.Round(control - 0.2, 2), qat >= control - 0.2 - 1e-9, Math.Round(qatSeconds, 1), 1, command, "fashion_cnn_fp32.onnx through OnnxModelPath"));
         Console.WriteLine("-- ONNX file: LSQ W4A4 +1 epoch");
         var (lsq, lsqSeconds) = Fit(Options(new LsqOptions { Config = w4a4 }));
-        Write(output, new BenchmarkResult("onnx-lsq-w4a4", "LSQ", "W4A4", Math.Round(lsq, 2), "onnx float control", Math.Round(control, 2),
+        Write(output, new BenchmarkResult("onnxfile-lsq-w4a4", "LSQ", "W4A4", Math.Round(lsq, 2), "onnx float control", Math.Round(control, 2),
             Math.Round(control - 1.0, 2), lsq >= control - 1.0 - 1e-9, Math.Round(lsqSeconds, 1), 1, command, "fashion_cnn_fp32.onnx through OnnxModelPath"));
     }
 
