@@ -50,13 +50,17 @@ internal static class FashionOnnxPtqBenchmark
         }
     }
 
-    private static string Find(string file)
+    /// <summary>A model of ../shared/models, searched above the working directory and the binaries.</summary>
+    internal static string Find(string file)
     {
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "models", file);
-            if (File.Exists(candidate)) return candidate;
-        }
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "shared", "models", file);
+                if (File.Exists(candidate)) return candidate;
+            }
+        throw new FileNotFoundException($"../shared/models/{file} not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}.");
+    }
         throw new FileNotFoundException($"../shared/models/{file} not found above {Environment.CurrentDirectory}.");
     }
 

@@ -13,7 +13,7 @@ internal static class OnnxQatBenchmark
 {
     public static void Run(MLContext ml, IDataView train, IDataView test, string output, string command)
     {
-        var path = FindModel("fashion_cnn_fp32.onnx");
+        var path = FashionOnnxPtqBenchmark.Find("fashion_cnn_fp32.onnx");
         T Options<T>(T options) where T : TrainingQuantizationOptions
         {
             options.OnnxModelPath = path;
@@ -52,15 +52,5 @@ internal static class OnnxQatBenchmark
         File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"==> {result.Name}: {result.Accuracy:F2} % vs {result.Baseline} {result.BaselineAccuracy:F2} % (target >= {result.Target:F2}) " +
             $"{(result.Met ? "met" : "MISSED")}; {result.SecondsPerEpoch:F1} s/epoch");
-    }
-
-    private static string FindModel(string name)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "models", name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException($"../shared/models/{name} not found above {AppContext.BaseDirectory}.");
     }
 }

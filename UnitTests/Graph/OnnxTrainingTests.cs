@@ -17,16 +17,7 @@ public sealed class OnnxTrainingTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private static string SharedModel(string name)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "models", name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        Assert.Fail($"../shared/models/{name} not found.");
-        return "";
-    }
+    private static string SharedModel(string name) => Graph.ZooModels.Shared(name);
 
     [TestMethod]
     [DataRow("fashion_cnn_fp32.onnx")]

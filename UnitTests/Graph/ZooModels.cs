@@ -1,3 +1,5 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 
 namespace MLNetQuant.UnitTests.Graph;
@@ -7,15 +9,39 @@ namespace MLNetQuant.UnitTests.Graph;
 internal static class ZooModels
 {
     /// <summary>The path of a zoo model (fails the test when the shared folder is missing).</summary>
-    public static string Path(string file)
+    public static string Path(string file) => Shared(System.IO.Path.Combine("zoo", file));
+
+    /// <summary>The path of a file under ../shared/models (fails the test when it is missing).</summary>
+    public static string Shared(string relativePath)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = System.IO.Path.Combine(dir.FullName, "shared", "models", "zoo", file);
+            var candidate = System.IO.Path.Combine(dir.FullName, "shared", "models", relativePath);
             if (File.Exists(candidate)) return candidate;
         }
-        Assert.Fail($"../shared/models/zoo/{file} not found above {AppContext.BaseDirectory}.");
+        Assert.Fail($"../shared/models/{relativePath} not found above {AppContext.BaseDirectory}.");
         return "";
+    }
+
+    /// <summary>Saves <paramref name="model"/> in an ML.NET .zip, loads it with a fresh MLContext and returns the
+    /// <paramref name="column"/> values of every row of <paramref name="rows"/>, concatenated.</summary>
+    public static float[] ScoresAfterReload<TRow>(MLContext ml, ITransformer model, DataViewSchema schema, IEnumerable<TRow> rows,
+        string column = "Score") where TRow : class
+    {
+        var zip = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mlnetquant-zoo-{Guid.NewGuid():N}.zip");
+        try
+        {
+            ml.Model.Save(model, schema, zip);
+            var fresh = new MLContext();
+            var loaded = fresh.Model.Load(zip, out _);
+            var scores = loaded.Transform(fresh.Data.LoadFromEnumerable(rows)).GetColumn<float[]>(column).SelectMany(v => v).ToArray();
+            (loaded as IDisposable)?.Dispose();
+            return scores;
+        }
+        finally
+        {
+            File.Delete(zip);
+        }
     }
 
     /// <summary>Standard-normal noise, seeded.</summary>

@@ -22,11 +22,6 @@ public sealed class ZooPtqTests
         public float[] Features { get; set; } = Array.Empty<float>();
     }
 
-    private sealed class ScoreRow
-    {
-        public float[] Score { get; set; } = Array.Empty<float>();
-    }
-
     private static ImageRow[] Images(int count, int seed) =>
         Enumerable.Range(0, count).Select(i => new ImageRow { Features = ZooModels.Noise(ImageSize, seed * 1000 + i) }).ToArray();
 
@@ -46,28 +41,16 @@ public sealed class ZooPtqTests
             ModelPath = path, CalibrationRows = 32, BatchSize = 16, ErrorReportRows = 4,
         }).Fit(calibration);
 
-        var zip = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mlnetquant-zoo-{Guid.NewGuid():N}.zip");
-        try
-        {
-            ml.Model.Save(quantized, calibration.Schema, zip);
-            var fresh = new MLContext();
-            var loaded = fresh.Model.Load(zip, out _);
-            var scores = fresh.Data.CreateEnumerable<ScoreRow>(loaded.Transform(fresh.Data.LoadFromEnumerable(held)), false).ToArray();
-            (loaded as IDisposable)?.Dispose();
-            using var input = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.Features).ToArray(), new long[] { held.Length, 3, Side, Side });
-            var reference = ZooModels.Run(File.ReadAllBytes(path), new[] { ("input", input) });
-            var perRow = reference.Length / held.Length;
-            var cosines = Enumerable.Range(0, held.Length)
-                .Select(i => ZooModels.Cosine(reference.Skip(i * perRow).Take(perRow).ToArray(), scores[i].Score)).ToArray();
-            TestContext.WriteLine($"{file}: cosine min {cosines.Min():F4} mean {cosines.Average():F4}; " +
-                $"{quantized.Report.Tensors.Count(t => t.Tensor == QuantType.Weight)} weights quantized; worst layers " +
-                string.Join(", ", quantized.Report.LayerErrors!.Take(3).Select(e => $"{e.Node} {e.SqnrDb} dB")));
-            Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min(), $"{file}: every held-out row's output stays within cosine 0.99 of float");
-        }
-        finally
-        {
-            File.Delete(zip);
-        }
+        var scores = ZooModels.ScoresAfterReload(ml, quantized, calibration.Schema, held);
+        using var input = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.Features).ToArray(), new long[] { held.Length, 3, Side, Side });
+        var reference = ZooModels.Run(File.ReadAllBytes(path), new[] { ("input", input) });
+        var perRow = reference.Length / held.Length;
+        var cosines = Enumerable.Range(0, held.Length)
+            .Select(i => ZooModels.Cosine(reference.Skip(i * perRow).Take(perRow).ToArray(), scores.Skip(i * perRow).Take(perRow).ToArray())).ToArray();
+        TestContext.WriteLine($"{file}: cosine min {cosines.Min():F4} mean {cosines.Average():F4}; " +
+            $"{quantized.Report.Tensors.Count(t => t.Tensor == QuantType.Weight)} weights quantized; worst layers " +
+            string.Join(", ", quantized.Report.LayerErrors!.Take(3).Select(e => $"{e.Node} {e.SqnrDb} dB")));
+        Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min(), $"{file}: every held-out row's output stays within cosine 0.99 of float");
         AssertIntegerKernels(file, quantized);
     }
 
@@ -107,20 +90,7 @@ public sealed class ZooPtqTests
 
         // ML.NET at the calibration size, after a save and a reload by a fresh context.
         var held = Enumerable.Range(0, 4).Select(i => new TileRow { Features = ZooModels.Noise(3 * 64 * 64, 200 + i) }).ToArray();
-        var zip = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mlnetquant-zoo-{Guid.NewGuid():N}.zip");
-        float[] viaMlNet;
-        try
-        {
-            ml.Model.Save(quantized, calibration.Schema, zip);
-            var fresh = new MLContext();
-            var loaded = fresh.Model.Load(zip, out _);
-            viaMlNet = fresh.Data.CreateEnumerable<ScoreRow>(loaded.Transform(fresh.Data.LoadFromEnumerable(held)), false).SelectMany(r => r.Score).ToArray();
-            (loaded as IDisposable)?.Dispose();
-        }
-        finally
-        {
-            File.Delete(zip);
-        }
+        var viaMlNet = ZooModels.ScoresAfterReload(ml, quantized, calibration.Schema, held);
         using (var tiles = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.Features).ToArray(), new long[] { held.Length, 3, 64, 64 }))
         {
             var cosine = ZooModels.Cosine(ZooModels.Run(File.ReadAllBytes(path), new[] { ("input", tiles) }), viaMlNet);
@@ -183,20 +153,7 @@ public sealed class ZooPtqTests
         CollectionAssert.AreEqual(new[] { "input_ids", "attention_mask" }, quantized.InputColumnNames.ToArray(), "each input read from its own column");
 
         var held = Tokens(8, 2);
-        var zip = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"mlnetquant-zoo-{Guid.NewGuid():N}.zip");
-        float[] viaMlNet;
-        try
-        {
-            ml.Model.Save(quantized, calibration.Schema, zip);
-            var fresh = new MLContext();
-            var loaded = fresh.Model.Load(zip, out _);
-            viaMlNet = fresh.Data.CreateEnumerable<ScoreRow>(loaded.Transform(fresh.Data.LoadFromEnumerable(held)), false).SelectMany(r => r.Score).ToArray();
-            (loaded as IDisposable)?.Dispose();
-        }
-        finally
-        {
-            File.Delete(zip);
-        }
+        var viaMlNet = ZooModels.ScoresAfterReload(ml, quantized, calibration.Schema, held);
         using var ids = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.input_ids).ToArray(), new long[] { held.Length, 16 });
         using var mask = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.attention_mask).ToArray(), new long[] { held.Length, 16 });
         var expected = ZooModels.Run(File.ReadAllBytes(path), new[] { ("input_ids", ids), ("attention_mask", mask) });

@@ -20,16 +20,7 @@ public sealed class OnnxPtqTests
         public float[] Score { get; set; } = Array.Empty<float>();
     }
 
-    private static string Model(string name)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", "models", name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        Assert.Fail($"../shared/models/{name} not found above {AppContext.BaseDirectory}.");
-        return "";
-    }
+    private static string Model(string name) => Graph.ZooModels.Shared(name);
 
     private static double Accuracy(MLContext ml, ITransformer model, IDataView test)
     {
