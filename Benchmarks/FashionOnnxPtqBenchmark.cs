@@ -61,8 +61,6 @@ internal static class FashionOnnxPtqBenchmark
             }
         throw new FileNotFoundException($"../shared/models/{file} not found above {Environment.CurrentDirectory} or {AppContext.BaseDirectory}.");
     }
-        throw new FileNotFoundException($"../shared/models/{file} not found above {Environment.CurrentDirectory}.");
-    }
 
     private static int ArgMax(ReadOnlySpan<float> values)
     {
