@@ -32,6 +32,14 @@ internal static class ChannelRange
     }
 
     /// <summary>Detached CPU copies of qparams, for reports and export.</summary>
-    public static QParams CpuCopy(QParams qParams) =>
-        new(qParams.Scale.detach().cpu().clone(), qParams.ZeroPoint.detach().cpu().clone(), qParams.Spec);
+    public static QParams CpuCopy(QParams qParams)
+    {
+        // Each intermediate is held: a chained temporary (x.detach() in x.detach().cpu()) is unreachable during the
+        // next native call, and its finalizer can free it mid-call.
+        using var scale = qParams.Scale.detach();
+        using var zeroPoint = qParams.ZeroPoint.detach();
+        using var scaleCpu = scale.cpu();
+        using var zeroPointCpu = zeroPoint.cpu();
+        return new QParams(scaleCpu.clone(), zeroPointCpu.clone(), qParams.Spec);
+    }
 }

@@ -150,6 +150,7 @@ internal static class OnnxSequentialConverter
     {
         using var _ = no_grad();
         using var source = tensor(OnnxTensors.Floats(values), values.Dims.ToArray());
-        parameter.copy_(source.reshape(parameter.shape));
+        using var reshaped = source.reshape(parameter.shape); // held: a temporary could be finalized during copy_
+        parameter.copy_(reshaped);
     }
 }

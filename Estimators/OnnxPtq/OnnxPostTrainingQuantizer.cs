@@ -233,20 +233,22 @@ internal sealed class OnnxPostTrainingQuantizer
                     for (var i = 0; i < tensors.Count; i++)
                     {
                         if (infinite.Contains(tensors[i])) continue;
+                        // A scope holds every temporary: a chained call's intermediate tensor (values.abs() in
+                        // values.abs().max()) is otherwise unreachable during the next native call, and its finalizer
+                        // can free it mid-call (seen: a crash inside at::native::max).
+                        using var scope = NewDisposeScope();
                         var info = outputs[i].GetTensorTypeAndShape();
-                        using var values = tensor(outputs[i].GetTensorDataAsSpan<float>().ToArray(), info.Shape);
-                        using (var nan = values.isnan().any())
-                            if (nan.item<bool>())
-                                throw new ArgumentException($"The model's tensor '{tensors[i]}' is NaN on calibration rows {rows - count + 1}–{rows}; " +
-                                    "check those rows of the input columns (a NaN feature propagates).");
-                        using (var huge = values.abs().max())
-                            if (huge.item<float>() >= MaskMagnitude)
-                            {
-                                // ±∞ or a masking constant by design (an attention mask added to the scores): no 8-bit
-                                // grid can hold it next to the real values.
-                                infinite.Add(tensors[i]);
-                                continue;
-                            }
+                        var values = tensor(outputs[i].GetTensorDataAsSpan<float>().ToArray(), info.Shape);
+                        if (values.isnan().any().item<bool>())
+                            throw new ArgumentException($"The model's tensor '{tensors[i]}' is NaN on calibration rows {rows - count + 1}–{rows}; " +
+                                "check those rows of the input columns (a NaN feature propagates).");
+                        if (values.abs().max().item<float>() >= MaskMagnitude)
+                        {
+                            // ±∞ or a masking constant by design (an attention mask added to the scores): no 8-bit
+                            // grid can hold it next to the real values.
+                            infinite.Add(tensors[i]);
+                            continue;
+                        }
                         observers[tensors[i]].Observe(values);
                     }
                 }
@@ -434,14 +436,14 @@ internal sealed class OnnxPostTrainingQuantizer
             _ => shape.Length - 1,
         };
         var spec = _options.PerChannelWeights ? QuantSpec.Int8PerChannelSymmetricWeights : new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric);
-        using var weight = tensor(values, shape);
-        var channelFirst = axis == 0 ? weight.alias() : weight.movedim(new long[] { axis }, new long[] { 0 }).contiguous();
-        var (min, max) = ChannelRange.Of(channelFirst, spec);
-        using var _ = channelFirst;
-        using var __ = min;
-        using var ___ = max;
-        using var qParams = QParamsCalculator.FromMinMax(min, max, spec);
-        var scales = qParams.ScaleValues();
+        float[] scales;
+        using (NewDisposeScope()) // keeps the chained temporaries reachable during the native calls (see Calibrate)
+        {
+            var weight = tensor(values, shape);
+            var channelFirst = axis == 0 ? weight : weight.movedim(new long[] { axis }, new long[] { 0 }).contiguous();
+            var (min, max) = ChannelRange.Of(channelFirst, spec);
+            scales = QParamsCalculator.FromMinMax(min, max, spec).ScaleValues();
+        }
         var channels = shape[axis];
         if (scales.Length == 1 && channels > 1) scales = Enumerable.Repeat(scales[0], (int)channels).ToArray();
         var strides = Enumerable.Range(0, shape.Length).Select(d => shape.Skip(d + 1).Aggregate(1L, (a, b) => a * b)).ToArray();
