@@ -10,16 +10,9 @@ internal static class OnnxTensors
     /// <summary>ONNX element type numbers (onnx.proto's TensorProto.DataType) the graph code reads.</summary>
     public const int Float = 1, UInt8 = 2, Int8 = 3, Int32 = 6, Int64 = 7, Bool = 9, Double = 11;
 
-    /// <summary>The float32 values of <paramref name="tensor"/>.</summary>
-    public static float[] Floats(TensorProto tensor)
-    {
-        if (tensor.DataType != Float)
-            throw new NotSupportedException($"Tensor '{tensor.Name}' is not float32 (ONNX element type {tensor.DataType}).");
-        if (tensor.RawData.Length == 0) return tensor.FloatData.ToArray();
-        var values = new float[tensor.RawData.Length / 4];
-        Buffer.BlockCopy(tensor.RawData.ToByteArray(), 0, values, 0, values.Length * 4);
-        return values;
-    }
+    /// <summary>The float32 values of <paramref name="tensor"/> (the graph builder's reader, named here beside
+    /// <see cref="Longs"/>).</summary>
+    public static float[] Floats(TensorProto tensor) => MLNetQuant.Onnx.OnnxGraphBuilder.Floats(tensor);
 
     /// <summary>The integer values of an int64 or int32 <paramref name="tensor"/>, as longs.</summary>
     public static long[] Longs(TensorProto tensor)
