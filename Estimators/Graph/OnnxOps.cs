@@ -1,0 +1,547 @@
+using MLNetQuant.Core;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace MLNetQuant.Graph;
+
+/// <summary>The ONNX ops of the standard domain at opset 13 and later (what <see cref="OnnxImporter"/> leaves), each
+/// computed with differentiable TorchSharp ops, so an imported graph trains. Semantics follow the ONNX operator
+/// specification (integer Div truncates, Reshape's 0 copies a dimension, Resize's coordinate modes …); what has no
+/// exact TorchSharp form is refused with the node named, never approximated.</summary>
+internal static class OnnxOps
+{
+    /// <summary>Every op type the executor computes.</summary>
+    public static IReadOnlySet<string> Supported { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Exp", "Log", "Neg", "Abs",
+        "Reciprocal", "Floor", "Ceil", "Erf", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish",
+        "Softplus", "Gelu", "Softmax", "LogSoftmax", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+        "Flatten", "Reshape", "Transpose", "Concat", "Split", "Slice", "Squeeze", "Unsqueeze", "Shape", "Gather", "Expand",
+        "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Where", "Cast",
+        "ConstantOfShape", "Identity", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Resize", "Pad", "Sum", "Max",
+        "Min", "Mean", "BatchNormalization", "LayerNormalization", "Tile",
+    };
+
+    /// <summary>Computes <paramref name="node"/> on <paramref name="inputs"/> (null for an omitted optional input).
+    /// Every result is a tensor object of its own (never one of the inputs), so a caller may dispose inputs.</summary>
+    /// <exception cref="NotSupportedException">An op or attribute the executor does not compute, named with the node.</exception>
+    public static Tensor[] Run(NodeProto node, IReadOnlyList<Tensor?> inputs, int opset)
+    {
+        var op = new Call(node, inputs, opset);
+        var outputs = op.Compute();
+        for (var i = 0; i < outputs.Length; i++)
+            if (inputs.Any(input => ReferenceEquals(input, outputs[i]))) outputs[i] = outputs[i].alias();
+        return outputs;
+    }
+
+    /// <summary>One evaluation of one node.</summary>
+    private readonly struct Call
+    {
+        private readonly NodeProto _node;
+        private readonly IReadOnlyList<Tensor?> _inputs;
+        private readonly int _opset;
+
+        public Call(NodeProto node, IReadOnlyList<Tensor?> inputs, int opset)
+        {
+            _node = node;
+            _inputs = inputs;
+            _opset = opset;
+        }
+
+        private Tensor X => In(0);
+
+        private Tensor In(int i) => Optional(i) ?? throw Refuse($"input {i} is missing");
+
+        private Tensor? Optional(int i) => i < _inputs.Count ? _inputs[i] : null;
+
+        private NotSupportedException Refuse(string why) =>
+            new($"Node '{_node.Name}' ({_node.OpType}): {why}; the TorchSharp executor cannot train this graph.");
+
+        private long Int(string name, long fallback) => GraphEditor.Int(_node, name, fallback);
+
+        private float Float(string name, float fallback) => GraphEditor.Float(_node, name, fallback);
+
+        private long[]? Ints(string name) => GraphEditor.Ints(_node, name);
+
+        private string String(string name, string fallback) =>
+            _node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.S.ToStringUtf8() : fallback;
+
+        private static long[] Longs(Tensor t)
+        {
+            using var cpu = t.cpu();
+            using var longs = cpu.to_type(ScalarType.Int64);
+            return longs.data<long>().ToArray();
+        }
+
+        private static double Scalar(Tensor t)
+        {
+            using var cpu = t.cpu();
+            using var doubles = cpu.to_type(ScalarType.Float64);
+            return doubles.data<double>()[0];
+        }
+
+        private static long Axis(long axis, long rank) => axis < 0 ? axis + rank : axis;
+
+        private static bool IsFloating(Tensor t) => t.dtype is ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16;
+
+        public Tensor[] Compute() => _node.OpType switch
+        {
+            "Conv" => One(Conv()),
+            "ConvTranspose" => One(ConvTranspose()),
+            "Gemm" => One(Gemm()),
+            "MatMul" => One(X.matmul(In(1))),
+            "Add" => One(X.add(In(1), Alpha(X, 1))),
+            "Sub" => One(X.add(In(1), Alpha(X, -1))), // X + (−1)·Y: add with a held alpha (no temporary Scalar)
+            "Mul" => One(X.mul(In(1))),
+            "Div" => One(IsFloating(X) ? X.div(In(1)) : X.div(In(1), RoundingMode.trunc)),
+            "Pow" => One(X.pow(In(1))),
+            "Sqrt" => One(X.sqrt()),
+            "Exp" => One(X.exp()),
+            "Log" => One(X.log()),
+            "Neg" => One(X.neg()),
+            "Abs" => One(X.abs()),
+            "Reciprocal" => One(X.reciprocal()),
+            "Floor" => One(X.floor()),
+            "Ceil" => One(X.ceil()),
+            "Erf" => One(X.erf()),
+            "Relu" => One(F.relu(X)),
+            "Clip" => One(Clip()),
+            "LeakyRelu" => One(F.leaky_relu(X, Float("alpha", 0.01f))),
+            "Sigmoid" => One(X.sigmoid()),
+            "Tanh" => One(X.tanh()),
+            "HardSigmoid" => One(HardSigmoid(X, Float("alpha", 0.2f), Float("beta", 0.5f))),
+            "HardSwish" => One(X.mul(HardSigmoid(X, 1f / 6, 0.5f))),
+            "Softplus" => One(F.softplus(X)),
+            "Gelu" => One(Gelu()),
+            "Softmax" => One(X.softmax(Int("axis", -1))),
+            "LogSoftmax" => One(X.log_softmax(Int("axis", -1))),
+            "MaxPool" => One(Pool(max: true)),
+            "AveragePool" => One(Pool(max: false)),
+            "GlobalAveragePool" => One(X.mean(Enumerable.Range(2, (int)X.dim() - 2).Select(d => (long)d).ToArray(), keepdim: true)),
+            "GlobalMaxPool" => One(X.amax(Enumerable.Range(2, (int)X.dim() - 2).Select(d => (long)d).ToArray(), keepdim: true)),
+            "Flatten" => One(Flatten()),
+            "Reshape" => One(Reshape()),
+            "Transpose" => One(X.permute(Ints("perm") ?? Enumerable.Range(0, (int)X.dim()).Reverse().Select(d => (long)d).ToArray())),
+            "Concat" => One(cat(_inputs.Where(t => t is not null).Select(t => t!).ToList(), Int("axis", 0))),
+            "Split" => Split(),
+            "Slice" => One(Slice()),
+            "Squeeze" => One(Squeeze()),
+            "Unsqueeze" => One(Unsqueeze()),
+            "Shape" => One(Shape()),
+            "Gather" => One(Gather()),
+            "Expand" => One(X.expand(Broadcast(X.shape, Longs(In(1))))),
+            "Range" => One(Range()),
+            "Equal" => One(X.eq(In(1))),
+            "Less" => One(X.lt(In(1))),
+            "Greater" => One(X.gt(In(1))),
+            "LessOrEqual" => One(X.le(In(1))),
+            "GreaterOrEqual" => One(X.ge(In(1))),
+            "Not" => One(X.logical_not()),
+            "And" => One(X.logical_and(In(1))),
+            "Or" => One(X.logical_or(In(1))),
+            "Where" => One(where(X, In(1), In(2))),
+            "Cast" => One(X.to_type(OnnxToTorch.ScalarType(Int("to", OnnxTensors.Float), $"Node '{_node.Name}' (Cast)"))),
+            "ConstantOfShape" => One(ConstantOfShape()),
+            "Identity" => One(X.alias()),
+            "ReduceMean" or "ReduceSum" or "ReduceMax" or "ReduceMin" => One(Reduce()),
+            "Resize" => One(Resize()),
+            "Pad" => One(Pad()),
+            "Sum" or "Max" or "Min" or "Mean" => One(Variadic()),
+            "BatchNormalization" => One(BatchNorm()),
+            "LayerNormalization" => One(LayerNorm()),
+            "Tile" => One(X.tile(Longs(In(1)))),
+            _ => throw Refuse($"the op is not implemented (supported: {string.Join(", ", Supported.Order())})"),
+        };
+
+        private static Tensor[] One(Tensor t) => new[] { t };
+
+        // add's alpha must be integral for integer tensors (shape arithmetic) and is a held Scalar either way.
+        private static Scalar Alpha(Tensor t, long value) => IsFloating(t) ? CachedScalars.Of(value) : CachedScalars.OfInt(value);
+
+        private static Tensor HardSigmoid(Tensor x, float alpha, float beta) =>
+            x.mul(CachedScalars.Of(alpha)).add(CachedScalars.Of(beta), CachedScalars.One).clamp(CachedScalars.Of(0), CachedScalars.One);
+
+        // Opset 20's Gelu: exact (erf) or its tanh approximation.
+        private Tensor Gelu()
+        {
+            if (String("approximate", "none") != "tanh") return F.gelu(X);
+            var cubic = X.pow(CachedScalars.Of(3)).mul(CachedScalars.Of(0.044715)).add(X, CachedScalars.One);
+            var inner = cubic.mul(CachedScalars.Of(Math.Sqrt(2 / Math.PI))).tanh().add(CachedScalars.One, CachedScalars.One);
+            return X.mul(inner).mul(CachedScalars.Of(0.5));
+        }
+
+        private Tensor Clip()
+        {
+            var min = Optional(1);
+            var max = Optional(2);
+            if (min is null && max is null) return X.alias();
+            if (min is not null && max is not null) return X.clamp(min, max);
+            return min is not null ? X.maximum(min) : X.minimum(max!);
+        }
+
+        private Tensor Gemm()
+        {
+            var a = Int("transA", 0) == 1 ? X.t() : X;
+            var b = Int("transB", 0) == 1 ? In(1).t() : In(1);
+            var y = a.matmul(b);
+            var alpha = Float("alpha", 1f);
+            if (alpha != 1f) y = y.mul(CachedScalars.Of(alpha));
+            if (Optional(2) is { } c)
+            {
+                var beta = Float("beta", 1f);
+                y = y.add(beta == 1f ? c : c.mul(CachedScalars.Of(beta)), CachedScalars.One);
+            }
+            return y;
+        }
+
+        // Explicit begin/end pads per spatial axis (ONNX pads: all begins, then all ends), with auto_pad resolved.
+        private (long[] Begin, long[] End) SpatialPads(long[] kernel, long[] strides, long[] dilations, long[] inputSpatial)
+        {
+            var spatial = kernel.Length;
+            var autoPad = String("auto_pad", "NOTSET");
+            if (autoPad is "NOTSET" or "")
+            {
+                var pads = Ints("pads") ?? new long[2 * spatial];
+                return (pads[..spatial], pads[spatial..]);
+            }
+            if (autoPad == "VALID") return (new long[spatial], new long[spatial]);
+            var begin = new long[spatial];
+            var end = new long[spatial];
+            for (var d = 0; d < spatial; d++)
+            {
+                var output = (inputSpatial[d] + strides[d] - 1) / strides[d];
+                var total = Math.Max(0, (output - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - inputSpatial[d]);
+                var small = total / 2;
+                (begin[d], end[d]) = autoPad == "SAME_LOWER" ? (total - small, small) : (small, total - small);
+            }
+            return (begin, end);
+        }
+
+        // torch's pad list: last axis first, (begin, end) for each.
+        private static long[] TorchPads(long[] begin, long[] end) =>
+            Enumerable.Range(0, begin.Length).Reverse().SelectMany(d => new[] { begin[d], end[d] }).ToArray();
+
+        private Tensor Conv()
+        {
+            var weight = In(1);
+            var spatial = (int)weight.dim() - 2;
+            var kernel = weight.shape[2..];
+            var strides = Ints("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+            var dilations = Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+            var groups = Int("group", 1);
+            var (begin, end) = SpatialPads(kernel, strides, dilations, X.shape[2..]);
+            var x = X;
+            if (!begin.SequenceEqual(end))
+            {
+                x = F.pad(x, TorchPads(begin, end));
+                begin = new long[spatial];
+            }
+            return spatial switch
+            {
+                1 => F.conv1d(x, weight, Optional(2), strides[0], begin[0], dilations[0], groups),
+                2 => F.conv2d(x, weight, Optional(2), strides, begin, dilations, groups),
+                3 => F.conv3d(x, weight, Optional(2), strides, begin, dilations, groups),
+                _ => throw Refuse($"a {spatial}-D convolution"),
+            };
+        }
+
+        private Tensor ConvTranspose()
+        {
+            var weight = In(1);
+            var spatial = (int)weight.dim() - 2;
+            if (spatial != 2) throw Refuse("only 2-D transposed convolutions are computed");
+            if (String("auto_pad", "NOTSET") is not ("NOTSET" or "")) throw Refuse("auto_pad on ConvTranspose; export with explicit pads");
+            if (Ints("output_shape") is not null) throw Refuse("output_shape on ConvTranspose; export with pads and output_padding");
+            var strides = Ints("strides") ?? new long[] { 1, 1 };
+            var dilations = Ints("dilations") ?? new long[] { 1, 1 };
+            var pads = Ints("pads") ?? new long[4];
+            if (pads[0] != pads[2] || pads[1] != pads[3]) throw Refuse("asymmetric pads on ConvTranspose");
+            var outputPadding = Ints("output_padding") ?? new long[2];
+            return F.conv_transpose2d(X, weight, Optional(2), strides, pads[..2], outputPadding, dilations, Int("group", 1));
+        }
+
+        private Tensor Pool(bool max)
+        {
+            var kernel = Ints("kernel_shape") ?? throw Refuse("kernel_shape is missing");
+            var spatial = kernel.Length;
+            if (spatial != 2 && spatial != 1) throw Refuse($"{spatial}-D pooling");
+            var strides = Ints("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+            var dilations = Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+            var ceil = Int("ceil_mode", 0) == 1;
+            var (begin, end) = SpatialPads(kernel, strides, dilations, X.shape[2..]);
+            var x = X;
+            var includePad = Int("count_include_pad", 0) == 1;
+            if (!begin.SequenceEqual(end))
+            {
+                if (!max && !includePad) throw Refuse("asymmetric pads on AveragePool with count_include_pad = 0");
+                x = F.pad(x, TorchPads(begin, end), value: max ? double.NegativeInfinity : 0);
+                begin = new long[spatial];
+            }
+            if (!max && dilations.Any(d => d != 1)) throw Refuse("dilated average pooling");
+            if (spatial == 1)
+                return max ? F.max_pool1d(x, kernel[0], strides[0], begin[0], dilations[0], ceil)
+                    : F.avg_pool1d(x, kernel[0], strides[0], begin[0], ceil, includePad);
+            return max ? F.max_pool2d(x, kernel, strides, begin, dilations, ceil)
+                : F.avg_pool2d(x, kernel, strides, begin, ceil, includePad);
+        }
+
+        private Tensor Flatten()
+        {
+            var axis = Axis(Int("axis", 1), X.dim());
+            var outer = X.shape[..(int)axis].Aggregate(1L, (a, b) => a * b);
+            return X.reshape(outer, -1);
+        }
+
+        private Tensor Reshape()
+        {
+            var shape = Longs(In(1));
+            var allowZero = Int("allowzero", 0) == 1;
+            for (var d = 0; d < shape.Length; d++)
+                if (shape[d] == 0 && !allowZero) shape[d] = X.shape[d];
+            return X.reshape(shape);
+        }
+
+        private Tensor[] Split()
+        {
+            var axis = Axis(Int("axis", 0), X.dim());
+            var size = X.shape[axis];
+            var count = _node.Output.Count;
+            var sizes = Optional(1) is { } split ? Longs(split) : Ints("split");
+            if (sizes is null)
+            {
+                var chunk = (size + count - 1) / count;
+                sizes = Enumerable.Range(0, count).Select(i => Math.Min(chunk, size - i * chunk)).ToArray();
+            }
+            return X.split(sizes, axis);
+        }
+
+        private Tensor Slice()
+        {
+            var starts = Longs(In(1));
+            var ends = Longs(In(2));
+            var axes = Optional(3) is { } a ? Longs(a) : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+            var steps = Optional(4) is { } s ? Longs(s) : Enumerable.Repeat(1L, starts.Length).ToArray();
+            var y = X;
+            for (var i = 0; i < starts.Length; i++)
+            {
+                var axis = Axis(axes[i], X.dim());
+                var size = X.shape[axis];
+                if (steps[i] <= 0) throw Refuse("a Slice with a negative or zero step");
+                long Clamp(long v) => Math.Clamp(v < 0 ? v + size : v, 0, size);
+                var start = Clamp(starts[i]);
+                var end = Clamp(ends[i]);
+                y = y.slice(axis, start, Math.Max(start, end), steps[i]);
+            }
+            return ReferenceEquals(y, X) ? X.alias() : y;
+        }
+
+        private Tensor Squeeze()
+        {
+            var axes = Optional(1) is { } a ? Longs(a) : Ints("axes");
+            if (axes is null)
+                return X.reshape(X.shape.Where(d => d != 1).ToArray());
+            var rank = X.dim();
+            var drop = axes.Select(d => Axis(d, rank)).ToHashSet();
+            return X.reshape(X.shape.Where((_, d) => !drop.Contains(d)).ToArray());
+        }
+
+        private Tensor Unsqueeze()
+        {
+            var axes = Optional(1) is { } a ? Longs(a) : Ints("axes") ?? throw Refuse("axes are missing");
+            var rank = X.dim() + axes.Length;
+            var inserted = axes.Select(d => Axis(d, rank)).ToHashSet();
+            var shape = new List<long>();
+            var source = 0;
+            for (var d = 0; d < rank; d++) shape.Add(inserted.Contains(d) ? 1 : X.shape[source++]);
+            return X.reshape(shape.ToArray());
+        }
+
+        private Tensor Shape()
+        {
+            var rank = X.dim();
+            var start = Axis(Int("start", 0), rank);
+            var end = _node.Attribute.Any(a => a.Name == "end") ? Axis(Int("end", rank), rank) : rank;
+            start = Math.Clamp(start, 0, rank);
+            end = Math.Clamp(end, start, rank);
+            return tensor(X.shape[(int)start..(int)end], device: X.device);
+        }
+
+        private Tensor Gather()
+        {
+            var data = X;
+            var axis = Axis(Int("axis", 0), data.dim());
+            var indices = In(1).to_type(ScalarType.Int64);
+            var size = data.shape[axis];
+            indices = where(indices.lt(CachedScalars.OfInt(0)), indices.add(CachedScalars.OfInt(size), CachedScalars.OfInt(1)), indices);
+            var picked = data.index_select(axis, indices.flatten());
+            var shape = data.shape[..(int)axis].Concat(indices.shape).Concat(data.shape[(int)(axis + 1)..]).ToArray();
+            return picked.reshape(shape);
+        }
+
+        private static long[] Broadcast(long[] a, long[] b)
+        {
+            var rank = Math.Max(a.Length, b.Length);
+            var shape = new long[rank];
+            for (var i = 0; i < rank; i++)
+            {
+                var x = i < rank - a.Length ? 1 : a[i - (rank - a.Length)];
+                var y = i < rank - b.Length ? 1 : b[i - (rank - b.Length)];
+                shape[i] = x == 1 ? y : x;
+            }
+            return shape;
+        }
+
+        private Tensor Range()
+        {
+            var type = X.dtype;
+            if (IsFloating(X)) return arange(Scalar(X), Scalar(In(1)), Scalar(In(2)), type, X.device);
+            return arange((long)Scalar(X), (long)Scalar(In(1)), (long)Scalar(In(2)), type, X.device);
+        }
+
+        private Tensor ConstantOfShape()
+        {
+            var shape = Longs(X);
+            var value = _node.Attribute.FirstOrDefault(a => a.Name == "value")?.T;
+            if (value is null) return zeros(shape, ScalarType.Float32, X.device);
+            using var single = OnnxToTorch.Tensor(value);
+            using var onDevice = single.to(X.device);
+            return onDevice.reshape(1).expand(shape).contiguous();
+        }
+
+        private Tensor Reduce()
+        {
+            var rank = X.dim();
+            long[]? axes = _opset >= 18 || _node.OpType == "ReduceSum" ? (Optional(1) is { } a ? Longs(a) : null) : Ints("axes");
+            var keep = Int("keepdims", 1) == 1;
+            if (axes is null || axes.Length == 0)
+            {
+                if (Int("noop_with_empty_axes", 0) == 1) return X.alias();
+                axes = Enumerable.Range(0, (int)rank).Select(d => (long)d).ToArray();
+            }
+            axes = axes.Select(d => Axis(d, rank)).ToArray();
+            return _node.OpType switch
+            {
+                "ReduceMean" => X.mean(axes, keep),
+                "ReduceSum" => X.sum(axes, keep),
+                "ReduceMax" => X.amax(axes, keep),
+                _ => X.amin(axes, keep),
+            };
+        }
+
+        private Tensor Resize()
+        {
+            var rank = X.dim();
+            var inputShape = X.shape;
+            long[] outputShape;
+            if (Optional(3) is { } sizesTensor && sizesTensor.numel() > 0)
+                outputShape = Longs(sizesTensor);
+            else if (Optional(2) is { } scalesTensor && scalesTensor.numel() > 0)
+            {
+                using var cpu = scalesTensor.cpu();
+                var scales = cpu.data<float>().ToArray();
+                outputShape = inputShape.Select((d, i) => (long)Math.Floor(d * scales[i])).ToArray();
+            }
+            else throw Refuse("neither scales nor sizes are given");
+            if (outputShape[0] != inputShape[0] || outputShape[1] != inputShape[1]) throw Refuse("resizing the batch or channel axis");
+            var mode = String("mode", "nearest");
+            var transform = String("coordinate_transformation_mode", "half_pixel");
+            if (mode == "linear")
+            {
+                if (rank != 4) throw Refuse("linear resize of a tensor that is not 4-D");
+                if (transform is not ("align_corners" or "half_pixel" or "pytorch_half_pixel"))
+                    throw Refuse($"linear resize with coordinate_transformation_mode {transform}");
+                return F.interpolate(X, outputShape[2..], mode: InterpolationMode.Bilinear, align_corners: transform == "align_corners");
+            }
+            if (mode != "nearest") throw Refuse($"resize mode {mode}");
+            // Nearest: the ONNX formula, axis by axis, as an index gather (exact for every coordinate and rounding mode).
+            var nearest = String("nearest_mode", "round_prefer_floor");
+            var y = X;
+            for (var axis = 2; axis < rank; axis++)
+            {
+                if (outputShape[axis] == inputShape[axis]) continue;
+                var index = NearestIndices(inputShape[axis], outputShape[axis], transform, nearest);
+                using var indices = tensor(index, device: X.device);
+                y = y.index_select(axis, indices);
+            }
+            return ReferenceEquals(y, X) ? X.alias() : y;
+        }
+
+        private long[] NearestIndices(long input, long output, string transform, string nearest)
+        {
+            var scale = (double)output / input;
+            var indices = new long[output];
+            for (var i = 0; i < output; i++)
+            {
+                var x = transform switch
+                {
+                    "half_pixel" => (i + 0.5) / scale - 0.5,
+                    "pytorch_half_pixel" => output > 1 ? (i + 0.5) / scale - 0.5 : 0,
+                    "align_corners" => output > 1 ? i * (input - 1) / (double)(output - 1) : 0,
+                    "asymmetric" => i / scale,
+                    "tf_half_pixel_for_nn" => (i + 0.5) / scale,
+                    _ => throw Refuse($"coordinate_transformation_mode {transform}"),
+                };
+                var rounded = nearest switch
+                {
+                    "round_prefer_floor" => x - Math.Floor(x) == 0.5 ? Math.Floor(x) : Math.Round(x),
+                    "round_prefer_ceil" => x - Math.Floor(x) == 0.5 ? Math.Ceiling(x) : Math.Round(x),
+                    "floor" => Math.Floor(x),
+                    "ceil" => Math.Ceiling(x),
+                    _ => throw Refuse($"nearest_mode {nearest}"),
+                };
+                indices[i] = Math.Clamp((long)rounded, 0, input - 1);
+            }
+            return indices;
+        }
+
+        private Tensor Pad()
+        {
+            var pads = Longs(In(1));
+            var rank = (int)X.dim();
+            if (Optional(3) is not null) throw Refuse("Pad with an axes input");
+            var begin = pads[..rank];
+            var end = pads[rank..];
+            var mode = String("mode", "constant");
+            var value = Optional(2) is { } constant && constant.numel() > 0 ? Scalar(constant) : 0;
+            var first = Array.FindIndex(Enumerable.Range(0, rank).Select(d => begin[d] != 0 || end[d] != 0).ToArray(), p => p);
+            if (first < 0) return X.alias();
+            var torchPads = TorchPads(begin[first..], end[first..]);
+            return mode switch
+            {
+                "constant" => F.pad(X, torchPads, PaddingModes.Constant, value),
+                "reflect" => F.pad(X, torchPads, PaddingModes.Reflect),
+                "edge" => F.pad(X, torchPads, PaddingModes.Replicate),
+                _ => throw Refuse($"pad mode {mode}"),
+            };
+        }
+
+        private Tensor Variadic()
+        {
+            var values = _inputs.Where(t => t is not null).Select(t => t!).ToList();
+            var result = values[0].alias();
+            for (var i = 1; i < values.Count; i++)
+                result = _node.OpType switch
+                {
+                    "Sum" or "Mean" => result.add(values[i], Alpha(result, 1)),
+                    "Max" => result.maximum(values[i]),
+                    _ => result.minimum(values[i]),
+                };
+            return _node.OpType == "Mean" ? result.div(CachedScalars.Of(values.Count)) : result;
+        }
+
+        private Tensor BatchNorm()
+        {
+            if (_node.Output.Count > 1) throw Refuse("BatchNormalization in training mode (several outputs)");
+            return F.batch_norm(X, In(3), In(4), In(1), In(2), training: false, eps: Float("epsilon", 1e-5f));
+        }
+
+        private Tensor LayerNorm()
+        {
+            var axis = Axis(Int("axis", -1), X.dim());
+            if (_node.Output.Count > 1) throw Refuse("LayerNormalization with mean and inverse-deviation outputs");
+            return F.layer_norm(X, X.shape[(int)axis..], In(1), Optional(2), Float("epsilon", 1e-5f));
+        }
+    }
+}
