@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.Algorithms;
 using MLNetQuant.Core;
+using MLNetQuant.Export;
 using MLNetQuant.Graph;
 using MLNetQuant.Onnx;
 using MLNetQuant.Training;
@@ -18,11 +19,6 @@ namespace MLNetQuant.OnnxPtq;
 /// bias. Graph inputs are renamed to the columns that feed them and the chosen outputs to their columns.</summary>
 internal sealed class OnnxPostTrainingQuantizer
 {
-    // Ops whose output, requantized on their input's grid, equals the requantized input: a QuantizeLinear after them
-    // can move before them. Clip qualifies for the ranges it is used with (ReLU6: the grid of its output lies inside
-    // [min, max]).
-    private static readonly HashSet<string> GridPreserving = new() { "Relu", "Clip", "MaxPool", "Flatten", "Reshape", "Identity" };
-
     // Values this large in an activation are masking constants (−∞, float.MinValue, −1e9 added to attention scores),
     // not signal: a tensor holding them stays float.
     private const float MaskMagnitude = 1e8f;
@@ -288,76 +284,37 @@ internal sealed class OnnxPostTrainingQuantizer
         // A target whose activation input could not be calibrated (infinite values) stays float; in weight-only mode
         // the weighted targets are rounded and nothing else changes.
         var quantizedTargets = _targets.Where(t => weightOnly ? IsWeighted(t) : ActivationInputs(t).All(grids.ContainsKey)).ToList();
-        var targets = quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var wanted = quantizedTargets.SelectMany(ActivationInputs).Concat(quantizedTargets.Select(OutputTensor).OfType<string>()).ToHashSet(StringComparer.Ordinal);
         grids = grids.Where(g => wanted.Contains(g.Key)).ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
         var algorithm = weightOnly ? "Naive" : "Observer";
         var model = _model.Clone();
-        var graph = model.Graph;
-        var onnx = new OnnxGraphBuilder(graph);
-        var qdq = new QdqEmitter(onnx);
-        var report = new List<QuantizedTensorReport>();
+        var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
-        var gridOf = new Dictionary<string, QParams>(StringComparer.Ordinal);
-        var fed = new Dictionary<string, List<(string Original, string Fed)>>(StringComparer.Ordinal);
-        void Fed(NodeProto node, string original, string name)
-        {
-            if (!fed.TryGetValue(node.Name, out var list)) fed[node.Name] = list = new List<(string, string)>();
-            list.Add((original, name));
-        }
-        string Map(string name) => name.Length == 0 ? name : names.TryGetValue(name, out var mapped) ? mapped : name;
-
         RenameInputs(model, onnx, bindings, names);
-        var requantize = PlanPropagation(grids);
-        var nodes = graph.Node.ToList();
-        graph.Node.Clear();
-        foreach (var node in nodes)
+
+        // Annotations: every calibrated tensor is requantized where it is produced (one grid per tensor, as calibrated);
+        // each quantized node reads its activation inputs on those grids; weights become int8.
+        var annotations = new QdqAnnotations();
+        foreach (var (tensor, grid) in grids) annotations.Tensors[tensor] = grid;
+        foreach (var node in quantizedTargets)
         {
-            var originalInputs = node.Input.ToArray();
-            for (var i = 0; i < node.Input.Count; i++) node.Input[i] = Map(node.Input[i]);
-            if (targets.Contains(node.Name))
+            for (var i = 0; i < node.Input.Count; i++)
             {
-                // Every observed activation input gets its grid (one for Conv/Gemm/MatMul, all data inputs otherwise),
-                // unless it already arrives dequantized on that grid through the propagation below.
-                for (var i = 0; i < node.Input.Count; i++)
-                {
-                    if (!grids.TryGetValue(originalInputs[i], out var grid) || (IsWeighted(node) && i > 0)) continue;
-                    if (!gridOf.TryGetValue(node.Input[i], out var current) || !ReferenceEquals(current, grid))
-                        node.Input[i] = qdq.QuantizeDequantize(node.Input[i], grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
-                            grid.Spec.Dtype == QuantDtype.Int, IsWeighted(node) ? $"{node.Name}.input" : $"{node.Name}.input{i}");
-                    Fed(node, originalInputs[i], node.Input[i]);
-                    report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
-                        grid.ScaleValues(), grid.ZeroPointValues()));
-                }
-                if (IsWeighted(node))
-                {
-                    var inputGrid = grids.GetValueOrDefault(originalInputs[0]);
-                    var (weightName, channelScales) = QuantizeWeight(node, originalInputs[1], qdq, report);
-                    node.Input[1] = weightName;
-                    if (node.Input.Count > 2 && node.Input[2].Length > 0 && _initializers.TryGetValue(originalInputs[2], out var biasTensor) &&
-                        inputGrid is not null && BiasPerChannel(node, biasTensor, channelScales.Length))
-                        node.Input[2] = qdq.Int32Bias(node.Name, OnnxTensors.Floats(biasTensor), inputGrid.ScaleValues()[0], channelScales);
-                }
+                if (!grids.TryGetValue(node.Input[i], out var grid) || (IsWeighted(node) && i > 0)) continue;
+                annotations.Inputs[(node.Name, i)] = grid;
+                annotations.Report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
+                    grid.ScaleValues(), grid.ZeroPointValues()));
             }
-            onnx.Append(node);
-            if (targets.Contains(node.Name) && OutputTensor(node) is { } outputTensor && grids.TryGetValue(outputTensor, out var calibrated))
-                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Output, 8, calibrated.Spec.Scheme, calibrated.Spec.Dtype,
+            if (IsWeighted(node)) annotations.Weights[node.Name] = QuantizeWeight(node, annotations.Report);
+            if (OutputTensor(node) is { } outputTensor && grids.TryGetValue(outputTensor, out var calibrated))
+                annotations.Report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Output, 8, calibrated.Spec.Scheme, calibrated.Spec.Dtype,
                     calibrated.ScaleValues(), calibrated.ZeroPointValues()));
-            if (node.Output.Count > 0 && requantize.TryGetValue(node.Output[0], out var outputGrid))
-            {
-                var dq = qdq.QuantizeDequantize(node.Output[0], outputGrid.ScaleValues()[0], outputGrid.ZeroPointValues()[0], outputGrid.Spec.Range,
-                    outputGrid.Spec.Dtype == QuantDtype.Int, $"{node.Name}.requant");
-                names[node.Output[0]] = dq;
-                gridOf[dq] = outputGrid;
-            }
         }
+        var fed = QdqGraphRewriter.Rewrite(model, onnx, annotations, names);
         NameOutputs(model, onnx, outputs);
-        var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
-        graph.ValueInfo.Clear();
         model.ProducerName = "MLNetQuant";
         model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
-        return (model, new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, report), fed);
+        return (model, new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, annotations.Report), fed);
     }
 
     // Graph inputs take the names of the columns feeding them (ML.NET binds by name).
@@ -393,37 +350,10 @@ internal sealed class OnnxPostTrainingQuantizer
         }
     }
 
-    // The tensors on the grid-preserving chain (Relu, MaxPool, Flatten, Reshape, Identity) that leads to a quantized
-    // node's input get that input's grid too, so the compute node before the chain meets a QuantizeLinear.
-    private Dictionary<string, QParams> PlanPropagation(Dictionary<string, QParams> grids)
+    // The int8 weight of a Conv/ConvTranspose/Gemm/MatMul node, per output channel (or per tensor), symmetric.
+    private QuantizedWeight QuantizeWeight(NodeProto node, List<QuantizedTensorReport> report)
     {
-        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        foreach (var node in _model.Graph.Node)
-            foreach (var output in node.Output.Where(o => o.Length > 0))
-                producer[output] = node;
-        var plan = new Dictionary<string, QParams>(StringComparer.Ordinal);
-        foreach (var (tensorName, grid) in grids)
-        {
-            var current = tensorName;
-            while (producer.TryGetValue(current, out var node) && node.Output.Count == 1)
-            {
-                plan.TryAdd(current, grid);
-                if (!GridPreserving.Contains(node.OpType)) break;
-                current = node.Input[0];
-            }
-        }
-        return plan;
-    }
-
-    // Whether a bias initializer holds one value per output channel (what an int32 bias needs).
-    private static bool BiasPerChannel(NodeProto node, TensorProto bias, int channels) =>
-        bias.DataType == OnnxTensors.Float && OnnxTensors.ElementCount(bias) == channels && bias.Dims.Count(d => d != 1) <= 1;
-
-    // Writes the int8 weight and its DequantizeLinear; returns its name and the weight scale of each output channel
-    // (ConvTranspose with groups shares its per-axis-1 scales across groups).
-    private (string Name, float[] ChannelScales) QuantizeWeight(NodeProto node, string initializerName, QdqEmitter qdq, List<QuantizedTensorReport> report)
-    {
-        var initializer = _initializers[initializerName];
+        var initializer = _initializers[node.Input[1]];
         var values = OnnxTensors.Floats(initializer);
         var shape = initializer.Dims.ToArray();
         // The output-channel axis: Conv W[out, in/g, k…]; ConvTranspose W[in, out/g, k…]; Gemm B[in, out] unless transB;
@@ -454,10 +384,7 @@ internal sealed class OnnxPostTrainingQuantizer
             ints[i] = (int)Math.Clamp(Math.Round(values[i] / scales[c], MidpointRounding.ToEven), -128, 127);
         }
         report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, 8, spec.Scheme, spec.Dtype, scales, new long[scales.Length]));
-        var name = qdq.DequantizedWeight(node.Name, ints, scales, new long[scales.Length], signed: true, shape, axis);
-        var groups = node.OpType == "ConvTranspose" ? (int)GraphEditor.Int(node, "group", 1) : 1;
-        var channelScales = Enumerable.Range(0, scales.Length * groups).Select(c => scales[c % scales.Length]).ToArray();
-        return (name, channelScales);
+        return new QuantizedWeight(ints, scales, new long[scales.Length], Signed: true, shape, axis);
     }
 }
 
