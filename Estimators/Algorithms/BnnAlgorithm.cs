@@ -30,7 +30,7 @@ internal sealed class BnnAlgorithm : QuantAlgorithm
     public override IReadOnlyList<QuantConfig> DefaultConfigFor(nn.Module model)
     {
         var weighted = ModuleTree.NamedModules(model)
-            .Where(m => SupportedLayers.OpTypeOf(m.Module) is { } type && SupportedLayers.HasWeight(type))
+            .Where(m => SupportedLayers.HasWeight(m.Module))
             .Select(m => m.Name).ToList();
         var configs = new List<QuantConfig>
         {

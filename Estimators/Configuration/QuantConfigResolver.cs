@@ -31,29 +31,30 @@ public static class QuantConfigResolver
         Validate(configs, rules);
         defaults ??= QuantDefaults.OnnxRuntimeFriendly;
 
-        var modules = new List<(string Name, string OpType)>();
+        var modules = new List<(string Name, string OpType, nn.Module Module)>();
         foreach (var (name, module) in ModuleTree.NamedModules(model))
         {
             var opType = SupportedLayers.OpTypeOf(module) ?? throw new NotSupportedException(
                 $"Module '{name}' ({module.GetType().Name}) is not supported. Supported layers: Sequential, ResidualBlock, " +
                 $"{string.Join(", ", SupportedLayers.OpTypes)}.");
-            modules.Add((name, opType));
+            modules.Add((name, opType, module));
         }
 
         var matched = new bool[configs.Count];
         var plans = new List<LayerQuantPlan>();
-        foreach (var (name, opType) in modules)
+        foreach (var (name, opType, module) in modules)
         {
             if (SupportedLayers.Containers.Contains(opType)) continue;
+            var hasWeight = SupportedLayers.HasWeight(module);
             var winner = -1;
             for (var i = 0; i < configs.Count; i++)
             {
-                if (!Matches(configs[i], name, opType)) continue;
+                if (!Matches(configs[i], name, opType, hasWeight)) continue;
                 matched[i] = true;
                 winner = i;
             }
             if (winner < 0 || configs[winner].Exclude) continue;
-            plans.Add(Plan(winner, configs[winner], name, opType, rules, defaults));
+            plans.Add(Plan(winner, configs[winner], name, opType, hasWeight, SupportedLayers.WeightChannelAxis(module), rules, defaults));
         }
 
         var names = modules.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
@@ -68,30 +69,31 @@ public static class QuantConfigResolver
         return plans;
     }
 
-    private static bool Matches(QuantConfig config, string name, string opType)
+    // default selects the layers with a weight (for an imported graph: the Conv/Gemm/MatMul nodes with a constant one).
+    private static bool Matches(QuantConfig config, string name, string opType, bool hasWeight)
     {
-        var typeMatches = config.OpTypes.Count == 0 || config.OpTypes.Contains(opType) ||
-            (config.OpTypes.Contains("default") && SupportedLayers.DefaultOpTypes.Contains(opType));
+        var typeMatches = config.OpTypes.Count == 0 || config.OpTypes.Contains(opType) || (config.OpTypes.Contains("default") && hasWeight);
         var nameMatches = config.OpNames.Count == 0 || config.OpNames.Contains(name);
         return typeMatches && nameMatches;
     }
 
-    private static LayerQuantPlan Plan(int index, QuantConfig config, string name, string opType,
+    private static LayerQuantPlan Plan(int index, QuantConfig config, string name, string opType, bool hasWeight, int weightAxis,
         QuantAlgorithmRules rules, QuantDefaults defaults)
     {
         var specs = new Dictionary<QuantType, QuantSpec>();
         foreach (var type in config.QuantTypes)
         {
-            if (type == QuantType.Weight && !SupportedLayers.HasWeight(opType))
+            if (type == QuantType.Weight && !hasWeight)
                 throw new QuantConfigException(index, "quant_types",
-                    $"module '{name}' ({opType}) has no weight to quantize; select Conv1d, Conv2d or Linear modules for 'weight'.");
+                    $"module '{name}' ({opType}) has no weight to quantize; select Conv1d, Conv2d or Linear modules (in an imported " +
+                    "graph: Conv, ConvTranspose, Gemm or MatMul nodes with a constant weight) for 'weight'.");
             var (defaultScheme, defaultDtype) = defaults.For(type);
             var scheme = config.QuantSchemeByType.TryGetValue(type, out var s) ? s : config.QuantScheme ?? defaultScheme;
             var dtype = config.QuantDtypeByType.TryGetValue(type, out var d) ? d : config.QuantDtype ?? defaultDtype;
             try
             {
                 specs[type] = new QuantSpec(dtype, config.BitsFor(type)!.Value, scheme, QuantRangeKind.Full,
-                    channelAxis: type == QuantType.Weight ? 0 : 1);
+                    channelAxis: type == QuantType.Weight ? weightAxis : 1);
             }
             catch (ArgumentException e)
             {

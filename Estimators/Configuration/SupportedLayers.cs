@@ -22,11 +22,12 @@ public static class SupportedLayers
         ("Dropout", typeof(Dropout)), ("Identity", typeof(Identity)),
     };
 
-    /// <summary>Every op type name accepted in op_types (besides <c>default</c>).</summary>
-    public static IReadOnlyList<string> OpTypes { get; } = Layers.Select(l => l.Name).ToArray();
+    /// <summary>Every op type name accepted in op_types (besides <c>default</c>): the TorchSharp layer names, then the
+    /// ONNX op types of an imported graph's nodes (<c>OnnxModelPath</c>).</summary>
+    public static IReadOnlyList<string> OpTypes { get; } = Layers.Select(l => l.Name).Concat(Graph.OnnxOps.Supported.Order()).Distinct().ToArray();
 
     /// <summary>The containers MLNetQuant walks into: their children are quantized, not the containers.</summary>
-    public static IReadOnlyList<string> Containers { get; } = new[] { "Sequential", "ResidualBlock" };
+    public static IReadOnlyList<string> Containers { get; } = new[] { "Sequential", "ResidualBlock", "OnnxGraph" };
 
     /// <summary>The op type name of <paramref name="module"/>, <c>Sequential</c> or <c>ResidualBlock</c> for
     /// containers, or null when MLNetQuant cannot handle it.</summary>
@@ -35,6 +36,8 @@ public static class SupportedLayers
         ArgumentNullException.ThrowIfNull(module);
         if (module is Sequential) return "Sequential";
         if (module is Modeling.ResidualBlock) return "ResidualBlock";
+        if (module is Graph.OnnxGraphModule) return "OnnxGraph";
+        if (module is Graph.OnnxNodeModule node) return node.OpType;
         foreach (var (name, type) in Layers)
             if (type.IsInstanceOfType(module)) return name;
         return null;
@@ -42,4 +45,13 @@ public static class SupportedLayers
 
     /// <summary>Whether layers of this op type carry a weight that can be quantized.</summary>
     public static bool HasWeight(string opType) => DefaultOpTypes.Contains(opType);
+
+    /// <summary>Whether <paramref name="module"/> carries a weight that can be quantized (what <c>default</c> selects):
+    /// a Conv1d/Conv2d/Linear layer, or an imported Conv/ConvTranspose/Gemm/MatMul node with a constant weight.</summary>
+    internal static bool HasWeight(nn.Module module) => module is Graph.OnnxNodeModule node
+        ? node.WeightName is not null
+        : OpTypeOf(module) is { } type && HasWeight(type);
+
+    /// <summary>The output-channel axis of <paramref name="module"/>'s weight (per-channel grids run along it).</summary>
+    internal static int WeightChannelAxis(nn.Module module) => module is Graph.OnnxNodeModule node ? node.WeightChannelAxis : 0;
 }

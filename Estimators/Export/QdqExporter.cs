@@ -39,6 +39,8 @@ internal sealed class QdqExporter
     public static ExportedModel Export(QuantizedNetwork network, long[] inputShape, long outputs, bool classification,
         string featureColumn, string scoreColumn)
     {
+        if (network.Model is Graph.OnnxGraphModule graph)
+            return TrainedGraphExporter.Export(network, graph, inputShape, outputs, classification, featureColumn, scoreColumn);
         var exporter = new QdqExporter(network);
         network.eval();
         using var _ = no_grad();
@@ -191,7 +193,7 @@ internal sealed class QdqExporter
             var quantized = weightQuantizer.Quantize(effective, _eval);
             var grid = weightQuantizer.CurrentQParams() ?? throw new InvalidOperationException($"Layer '{name}' has no weight grid.");
             _report.Add(Describe(layer, QuantType.Weight, grid));
-            var (ints, scales, zeroPoints, signed) = OnGrid(name, quantized, grid, channels);
+            var (ints, scales, zeroPoints, signed) = WeightGrid.Integers(name, quantized, grid, axis: 0);
             if (postFactor is not null)
             {
                 // Folding after quantization (DoReFa, BNN): the per-channel factor joins the scale; a negative factor
@@ -227,35 +229,6 @@ internal sealed class QdqExporter
             _ => throw new NotSupportedException($"Module '{name}' has no ONNX export."),
         };
         return new Value(output, null);
-    }
-
-    // Integer values of a quantized weight on its grid, checked to be integers (the quantizer guarantees it).
-    private static (int[] Ints, float[] Scales, long[] ZeroPoints, bool Signed) OnGrid(string name, Tensor quantized, QParams grid, long channels)
-    {
-        var values = Floats(quantized);
-        var scales = grid.ScaleValues();
-        var zeroPoints = grid.ZeroPointValues();
-        if (scales.Length == 1 && channels > 1)
-        {
-            scales = Enumerable.Repeat(scales[0], (int)channels).ToArray();
-            zeroPoints = Enumerable.Repeat(zeroPoints[0], (int)channels).ToArray();
-        }
-        var perChannel = values.Length / (int)channels;
-        var ints = new int[values.Length];
-        for (var i = 0; i < values.Length; i++)
-        {
-            var c = i / perChannel;
-            var q = values[i] / scales[c] + zeroPoints[c];
-            var rounded = Math.Round(q, MidpointRounding.ToEven);
-            if (Math.Abs(q - rounded) > 1e-2)
-                throw new InvalidOperationException($"Layer '{name}': weight value {values[i]} is not on its grid (scale {scales[c]}).");
-            ints[i] = (int)rounded;
-        }
-        var signed = grid.Spec.Dtype == QuantDtype.Int;
-        var (min, max) = signed ? (-128, 127) : (0, 255);
-        if (ints.Any(v => v < min || v > max))
-            throw new NotSupportedException($"Layer '{name}': a {grid.Spec.Bits}-bit weight grid does not fit 8-bit storage.");
-        return (ints, scales, zeroPoints, signed);
     }
 
     // int32 bias with scale s_in·s_w when both the input and the weight are quantized (what ORT's integer kernels

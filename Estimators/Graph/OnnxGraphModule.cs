@@ -30,7 +30,8 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     /// <exception cref="NotSupportedException">A node of another domain or an op the executor lacks, named.</exception>
     public OnnxGraphModule(ModelProto model, string source) : base(nameof(OnnxGraphModule))
     {
-        var graph = model.Graph;
+        Source = model.Clone();
+        var graph = Source.Graph;
         Opset = OpsetUpgrade.OpsetOf(model);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         InputNames = InputBinding.GraphInputs(model).Select(i => i.Name).ToArray();
@@ -68,6 +69,29 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
             foreach (var input in node.Input.Where(n => n.Length > 0)) _lastUse[input] = i;
         }
         foreach (var output in OutputNames) _lastUse[output] = int.MaxValue;
+    }
+
+    /// <summary>The imported float graph this module runs (its initializers hold the values it was built with; see
+    /// <see cref="WithCurrentValues"/>).</summary>
+    public ModelProto Source { get; }
+
+    /// <summary>A copy of <see cref="Source"/> whose learnable initializers hold the parameters' current values (the
+    /// fine-tuned float model).</summary>
+    public ModelProto WithCurrentValues()
+    {
+        var model = Source.Clone();
+        using var _ = no_grad();
+        for (var i = 0; i < model.Graph.Initializer.Count; i++)
+        {
+            var initializer = model.Graph.Initializer[i];
+            if (!_learnable.Contains(initializer.Name)) continue;
+            float[] values;
+            using (var cpu = Constant(initializer.Name).cpu())
+            using (var contiguous = cpu.contiguous())
+                values = contiguous.data<float>().ToArray();
+            model.Graph.Initializer[i] = OnnxTensors.FromFloats(initializer.Name, values, initializer.Dims.ToArray());
+        }
+        return model;
     }
 
     /// <summary>The default-domain opset of the graph.</summary>

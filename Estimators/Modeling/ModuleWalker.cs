@@ -19,6 +19,13 @@ internal static class ModuleWalker
             case Sequential:
                 foreach (var (childName, child) in module.named_children()) x = Run(child, x, Join(name, childName), visit);
                 return x;
+            case Graph.OnnxGraphModule graph:
+                return graph.Run(new[] { x }, visit is null ? null : (node, inputs) =>
+                {
+                    var outputs = node.Execute(inputs);
+                    if (inputs.Length > 0 && inputs[0] is { } first) visit(Join(name, node.GetName()), first, outputs[0]);
+                    return outputs;
+                })[0];
             case ResidualBlock block:
                 return Run(block.Branch, x, Join(name, "branch"), visit).add(Run(block.Shortcut, x, Join(name, "shortcut"), visit), CachedScalars.One);
             default:

@@ -1,6 +1,7 @@
 using MLNetQuant.Core;
 using MLNetQuant.Algorithms;
 using MLNetQuant.Configuration;
+using MLNetQuant.Graph;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -22,10 +23,10 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
     internal QuantizedNetwork(nn.Module<Tensor, Tensor> model, IReadOnlyList<LayerQuantPlan> plans, QuantAlgorithm algorithm,
         Device device) : base(nameof(QuantizedNetwork))
     {
-        if (model is not (Sequential or ResidualBlock))
+        if (model is not (Sequential or ResidualBlock or OnnxGraphModule))
             throw new NotSupportedException(
                 $"The model's root is a {model.GetType().Name}; MLNetQuant walks models, so the root must be a Sequential " +
-                "or ResidualBlock built from the supported layers (custom forward methods cannot be followed).");
+                "or ResidualBlock built from the supported layers, or an imported ONNX graph (custom forward methods cannot be followed).");
         this.model = model;
         AlgorithmName = algorithm.Rules.Algorithm;
         RegisterComponents();
@@ -105,6 +106,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         var y = module switch
         {
             Sequential => RunChildren(module, name, x),
+            OnnxGraphModule graph => graph.Run(new[] { x }, (node, inputs) => RunNode(Join(name, node.GetName()), node, inputs))[0],
             ResidualBlock block => RunResidual(block, name, x),
             _ when layer is not null && (layer.Get(QuantType.Weight) is not null || layer.BatchNorm is not null) => RunWeighted(layer, x),
             _ => ModuleWalker.Leaf(module, x),
@@ -123,6 +125,28 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         }
         return x;
     }
+
+    // One node of an imported graph: its data input, weight and first output pass through their quantizers.
+    private Tensor[] RunNode(string name, OnnxNodeModule node, Tensor?[] inputs)
+    {
+        var layer = _layers.GetValueOrDefault(name);
+        if (layer is null) return node.Execute(inputs);
+        var x = inputs[0] ?? throw new InvalidOperationException($"Node '{name}' has no data input to quantize.");
+        if (layer.Get(QuantType.Input) is { } input) x = input.Quantize(x, Context);
+        Tensor[] outputs;
+        if (layer.Get(QuantType.Weight) is { } weightQuantizer)
+            outputs = new[] { node.ExecuteWith(inputs, x, weightQuantizer.Quantize(node.Weight, Context)) };
+        else
+        {
+            var replaced = inputs.ToArray();
+            replaced[0] = x;
+            outputs = node.Execute(replaced);
+        }
+        if (layer.Get(QuantType.Output) is { } output) outputs[0] = output.Quantize(outputs[0], Context);
+        return outputs;
+    }
+
+    private static string Join(string prefix, string name) => prefix.Length == 0 ? name : $"{prefix}.{name}";
 
     private Tensor RunResidual(ResidualBlock block, string name, Tensor x) =>
         Run(block.Branch, $"{name}.branch", x).add(Run(block.Shortcut, $"{name}.shortcut", x), CachedScalars.One);

@@ -27,6 +27,7 @@ internal static class WeightedLayer
     {
         Convolution c => (c.weight!, c.bias),
         Linear l => (l.weight!, l.bias),
+        Graph.OnnxNodeModule n => (n.Weight, n.Bias),
         _ => throw new ArgumentException($"{module.GetType().Name} has no weight.", nameof(module)),
     };
 

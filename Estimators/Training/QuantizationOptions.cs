@@ -17,12 +17,15 @@ public abstract class QuantizationOptions
     /// <summary>Builds a fresh model to train from scratch (called once, after seeding TorchSharp from the MLContext).</summary>
     public Func<nn.Module<Tensor, Tensor>>? ModelFactory { get; set; }
 
-    /// <summary>A float ONNX model to fine-tune or calibrate (any opset 7–21): imported as the ONNX post-training
-    /// quantizer imports it (BatchNormalization folded) and turned into a TorchSharp Sequential whose modules are named
-    /// after the ONNX nodes (characters other than letters, digits and '_' become '_'). Its graph must be a chain of
-    /// Conv, Gemm, Relu, Clip, LeakyRelu, Sigmoid, Tanh, MaxPool, AveragePool, GlobalAveragePool and Flatten nodes;
-    /// anything else is named in the error. When <see cref="InputShape"/> is empty it is taken from the model's input.
-    /// Set exactly one of <see cref="Model"/>, <see cref="ModelFactory"/> and this.</summary>
+    /// <summary>A float ONNX model to fine-tune or calibrate (any opset 7–21, any graph of the ops listed in
+    /// docs/onnx-ptq.md): imported as the ONNX post-training quantizer imports it (BatchNormalization folded) and run op
+    /// by op on TorchSharp, its float weights and biases trained as parameters. Config lists select its nodes by ONNX op
+    /// type (Conv, ConvTranspose, Gemm, MatMul, Relu …; <c>default</c> = the Conv/ConvTranspose/Gemm/MatMul nodes with a
+    /// constant weight) and by node name (characters other than letters, digits and '_' become '_'). It must have one
+    /// float input, fed from <see cref="FeatureColumnName"/>, and one output. When <see cref="InputShape"/> is empty it
+    /// is taken from the model's input. The saved model is the same graph with Q/DQ inserted and its outputs as they
+    /// are: Score holds the model's own output (logits, not probabilities). Set exactly one of <see cref="Model"/>,
+    /// <see cref="ModelFactory"/> and this.</summary>
     public string? OnnxModelPath { get; set; }
 
     /// <summary>Shape of one example without the batch dimension (e.g. [1, 28, 28]); the features vector is reshaped
@@ -71,7 +74,15 @@ public abstract class QuantizationOptions
         var model = OnnxPtq.OnnxModelReader.Read(File.ReadAllBytes(OnnxModelPath), nameof(OnnxModelPath), OnnxModelPath);
         var source = $"'{OnnxModelPath}'";
         Graph.OnnxImporter.Import(model, source);
-        return Graph.OnnxSequentialConverter.Convert(model, source);
+        var graph = new Graph.OnnxGraphModule(model, source);
+        var input = Graph.InputBinding.GraphInputs(model).ToList();
+        if (input.Count != 1 || model.Graph.Output.Count != 1 || input[0].Type.TensorType.ElemType != Graph.OnnxTensors.Float)
+            throw new NotSupportedException($"{source}: training reads one float features column, so the model must have one float input " +
+                $"and one output; it has {input.Count} input(s) ({string.Join(", ", input.Select(i => i.Name))}) and {model.Graph.Output.Count} output(s). " +
+                "Models with several or integer inputs are quantized post-training with OnnxQuantizationOptions.");
+        // Symbolic dimensions after the batch (a dynamic image size) need InputShape.
+        var dims = input[0].Type.TensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue).ToArray() ?? Array.Empty<long>();
+        return (graph, dims.All(d => d > 0) ? dims : Array.Empty<long>());
     }
 
     /// <summary>Whether <see cref="Config"/> applies (float training ignores it).</summary>
@@ -89,7 +100,8 @@ public abstract class QuantizationOptions
                 Model is not null ? nameof(Model) : ModelFactory is not null ? nameof(ModelFactory) : nameof(OnnxModelPath));
         if (OnnxModelPath is not null)
         {
-            var (_, shape) = ImportOnnx();
+            var (model, shape) = ImportOnnx(); // imports now, so an unsupported opset, op or input fails before Fit
+            model.Dispose();
             if (InputShape is null || InputShape.Length == 0) InputShape = shape;
         }
         if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))

@@ -48,6 +48,10 @@ public sealed class OnnxGraphBuilder
         Int64 = 7,
     }
 
+    /// <summary>Whether a tensor, node, initializer, input or output already uses <paramref name="name"/> (without
+    /// reserving it).</summary>
+    internal bool IsTaken(string name) => _used.ContainsKey(name);
+
     /// <summary>Returns <paramref name="name"/>, or it with a numeric suffix when already taken.</summary>
     public string Unique(string name)
     {

@@ -1,0 +1,112 @@
+using MLNetQuant.Algorithms;
+using MLNetQuant.Core;
+using MLNetQuant.Graph;
+using MLNetQuant.Modeling;
+using MLNetQuant.Onnx;
+using Onnx;
+using ElementType = MLNetQuant.Onnx.OnnxGraphBuilder.ElementType;
+
+namespace MLNetQuant.Export;
+
+/// <summary>Writes a fine-tuned imported ONNX graph (a <see cref="QuantizedNetwork"/> over an
+/// <see cref="OnnxGraphModule"/>) back as the same graph with its trained values and Q/DQ: the quantizers' grids
+/// become <see cref="QdqAnnotations"/> and <see cref="QdqGraphRewriter"/> writes them, as it does for post-training
+/// quantization. The columns are the training estimators': the features column (a flat float vector, reshaped to the
+/// model's input), Score (softmax of the model's output for classifiers, the output itself for regressors) and
+/// PredictedLabelIndex.</summary>
+internal static class TrainedGraphExporter
+{
+    private static readonly QuantContext Evaluation = new(Training: false, Calibrating: false, Step: long.MaxValue);
+
+    public static ExportedModel Export(QuantizedNetwork network, OnnxGraphModule graph, long[] inputShape, long outputs, bool classification,
+        string featureColumn, string scoreColumn)
+    {
+        network.eval();
+        using var noGrad = TorchSharp.torch.no_grad();
+        var model = graph.WithCurrentValues();
+        var annotations = Annotate(network, graph);
+        var onnx = new OnnxGraphBuilder(model.Graph);
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        var input = graph.InputNames.Single();
+        var output = graph.OutputNames.Single();
+        if (featureColumn != input && onnx.IsTaken(featureColumn))
+            throw new NotSupportedException($"The model already has a tensor named '{featureColumn}', the features column; use another FeatureColumnName.");
+        if (onnx.IsTaken(scoreColumn) || onnx.IsTaken(QdqExporter.PredictedIndexColumn))
+            throw new NotSupportedException($"The model already has a tensor named '{scoreColumn}' or '{QdqExporter.PredictedIndexColumn}'; " +
+                "the exported model writes those columns, so choose another ScoreColumnName (or rename the model's tensor).");
+
+        // The features column is a flat vector per row: reshape it to the model's input, first of all nodes.
+        model.Graph.Input.Remove(model.Graph.Input.Single(i => i.Name == input));
+        onnx.Input(featureColumn, inputShape.Aggregate(1L, (a, b) => a * b));
+        var shape = onnx.Initializer($"{featureColumn}.shape", new[] { -1L }.Concat(inputShape).ToArray(), inputShape.Length + 1);
+        var reshaped = onnx.Node("Reshape", $"{featureColumn}.reshape", new[] { featureColumn, shape });
+        var reshape = model.Graph.Node[^1];
+        model.Graph.Node.RemoveAt(model.Graph.Node.Count - 1);
+        model.Graph.Node.Insert(0, reshape);
+        names[input] = reshaped;
+
+        QdqGraphRewriter.Rewrite(model, onnx, annotations, names);
+
+        var result = names.GetValueOrDefault(output, output);
+        model.Graph.Output.Remove(model.Graph.Output.Single(o => o.Name == output));
+        var score = classification
+            ? onnx.Node("Softmax", $"{scoreColumn}.softmax", new[] { result }, new Dictionary<string, object> { ["axis"] = 1L })
+            : result;
+        onnx.Output(scoreColumn, score, ElementType.Float, outputs);
+        if (classification)
+            onnx.Output(QdqExporter.PredictedIndexColumn, onnx.Node("ArgMax", "argmax", new[] { result },
+                new Dictionary<string, object> { ["axis"] = 1L, ["keepdims"] = 0L }), ElementType.Int64);
+
+        var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, network.AlgorithmName, annotations.Report);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
+        model.ProducerName = "MLNetQuant";
+        model.ProducerVersion = typeof(TrainedGraphExporter).Assembly.GetName().Version?.ToString() ?? "0";
+        return new ExportedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report);
+    }
+
+    // Each quantized node's grids, as the evaluation-mode forward pass uses them.
+    private static QdqAnnotations Annotate(QuantizedNetwork network, OnnxGraphModule graph)
+    {
+        var annotations = new QdqAnnotations();
+        var nodes = graph.Nodes.ToDictionary(n => n.GetName(), StringComparer.Ordinal);
+        foreach (var layer in network.Layers)
+        {
+            var node = nodes[layer.Name];
+            var name = node.Node.Name;
+            if (layer.Get(QuantType.Input) is { } inputQuantizer)
+            {
+                var grid = Grid(layer, QuantType.Input, inputQuantizer);
+                if (grid.Spec.Scheme.IsPerChannel())
+                    throw new NotSupportedException($"Layer '{layer.Name}': per-channel activation grids are not exported (ONNX Runtime fuses per-tensor activations only).");
+                annotations.Inputs[(name, 0)] = grid;
+                annotations.Report.Add(Describe(layer, QuantType.Input, grid));
+            }
+            if (layer.Get(QuantType.Weight) is { } weightQuantizer)
+            {
+                using var quantized = weightQuantizer.Quantize(node.Weight, Evaluation);
+                var grid = Grid(layer, QuantType.Weight, weightQuantizer);
+                var axis = node.WeightChannelAxis;
+                var (ints, scales, zeroPoints, signed) = WeightGrid.Integers(layer.Name, quantized, grid, axis);
+                annotations.Weights[name] = new QuantizedWeight(ints, scales, zeroPoints, signed, quantized.shape, axis);
+                annotations.Report.Add(Describe(layer, QuantType.Weight, grid));
+            }
+            if (layer.Get(QuantType.Output) is { } outputQuantizer)
+            {
+                var grid = Grid(layer, QuantType.Output, outputQuantizer);
+                if (outputQuantizer is BinaryActivationQuantizer) annotations.Binarized.Add(node.Node.Output[0]);
+                else if (grid.Spec.Scheme.IsPerChannel())
+                    throw new NotSupportedException($"Layer '{layer.Name}': per-channel activation grids are not exported (ONNX Runtime fuses per-tensor activations only).");
+                else annotations.Tensors[node.Node.Output[0]] = grid;
+                annotations.Report.Add(Describe(layer, QuantType.Output, grid));
+            }
+        }
+        return annotations;
+    }
+
+    private static QParams Grid(QuantizedLayer layer, QuantType type, TensorQuantizer quantizer) => quantizer.CurrentQParams() ??
+        throw new InvalidOperationException($"The {type} of layer '{layer.Name}' has no quantization parameters yet; train or calibrate before exporting.");
+
+    private static QuantizedTensorReport Describe(QuantizedLayer layer, QuantType type, QParams grid) =>
+        new(layer.Name, layer.OpType, type, layer.SpecOf(type).Bits, grid.Spec.Scheme, grid.Spec.Dtype, grid.ScaleValues(), grid.ZeroPointValues());
+}
