@@ -9,12 +9,11 @@ using ElementType = MLNetQuant.Onnx.OnnxGraphBuilder.ElementType;
 namespace MLNetQuant.Export;
 
 /// <summary>Writes a <see cref="QuantizedNetwork"/> as a QDQ ONNX model (opset 13) that ONNX Runtime fuses into integer
-/// kernels: quantized weights as int8/uint8 initializers + DequantizeLinear (per-channel on axis 0 for Conv and
-/// Gemm), quantized activations as QuantizeLinear→DequantizeLinear pairs, bias int32 with scale s_in·s_w where the
-/// layer's input is quantized, BatchNorm folded (also after quantization, for DoReFa and BNN), and the other layers as
-/// their ONNX ops. An activation's Q/DQ pair is also repeated over the ReLU/MaxPool/Flatten/Dropout layers that lead
-/// to it from the previous conv or linear layer — exact, since those commute with a monotonic quantizer whose grid
-/// holds 0 — so the conv or linear layer's output meets a QuantizeLinear directly and ORT can fuse it.</summary>
+/// kernels. A TorchSharp network is first written as its float graph (BatchNorm folded, also after quantization for
+/// DoReFa and BNN; every layer its ONNX op, each node named after its module) plus <see cref="QdqAnnotations"/> from
+/// its quantizers; an imported ONNX graph is its own float graph (<see cref="TrainedGraphExporter"/>). Either way
+/// <see cref="QdqGraphRewriter"/>, the one Q/DQ writer, inserts the Q/DQ pairs, integer weights and int32 biases and
+/// repeats each grid over the grid-preserving ops before it, so ORT fuses.</summary>
 internal sealed class QdqExporter
 {
     private readonly QuantizedNetwork _network;
@@ -22,7 +21,7 @@ internal sealed class QdqExporter
     private readonly QdqEmitter _qdq;
     private readonly Dictionary<string, QuantizedLayer> _layers;
     private readonly HashSet<string> _foldedBatchNorms;
-    private readonly List<QuantizedTensorReport> _report = new();
+    private readonly QdqAnnotations _annotations = new();
     private readonly QuantContext _eval = new(Training: false, Calibrating: false, Step: long.MaxValue);
 
     private QdqExporter(QuantizedNetwork network)
@@ -53,26 +52,26 @@ internal sealed class QdqExporter
         var features = inputShape.Aggregate(1L, (a, b) => a * b);
         var input = _onnx.Input(featureColumn, features);
         var shape = _onnx.Initializer("input_shape", new[] { -1L }.Concat(inputShape).ToArray(), inputShape.Length + 1);
-        var x = new Value(_onnx.Node("Reshape", "input", new[] { input, shape }), null);
+        var x = _onnx.Node("Reshape", "input", new[] { input, shape });
         var y = Walk(_network.Model, "", x);
-        var score = classification ? _onnx.Node("Softmax", "softmax", new[] { y.Name }, new Dictionary<string, object> { ["axis"] = 1L }) : y.Name;
+        var score = classification ? _onnx.Node("Softmax", "softmax", new[] { y }, new Dictionary<string, object> { ["axis"] = 1L }) : y;
         _onnx.Output(scoreColumn, score, ElementType.Float, outputs);
         if (classification)
-            _onnx.Output(PredictedIndexColumn, _onnx.Node("ArgMax", "argmax", new[] { y.Name }, new Dictionary<string, object> { ["axis"] = 1L, ["keepdims"] = 0L }),
+            _onnx.Output(PredictedIndexColumn, _onnx.Node("ArgMax", "argmax", new[] { y }, new Dictionary<string, object> { ["axis"] = 1L, ["keepdims"] = 0L }),
                 ElementType.Int64);
-        var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, _network.AlgorithmName, _report);
-        var bytes = _onnx.Build(opset: 13, new Dictionary<string, string> { [QuantizationReport.MetadataKey] = report.ToJson() });
-        return new ExportedModel(bytes, report);
+        var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, _network.AlgorithmName, _annotations.Report);
+        var model = global::Onnx.ModelProto.Parser.ParseFrom(
+            _onnx.Build(opset: 13, new Dictionary<string, string> { [QuantizationReport.MetadataKey] = report.ToJson() }));
+        QdqGraphRewriter.Rewrite(model, new OnnxGraphBuilder(model.Graph), _annotations, new Dictionary<string, string>(StringComparer.Ordinal));
+        return new ExportedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report);
     }
 
     /// <summary>The ONNX output holding each row's arg-max class index (int64), for ONNX Runtime users; ML.NET's
     /// OnnxTransformer can only surface it as a 1-slot vector, so the transformer does not map it.</summary>
     public const string PredictedIndexColumn = "PredictedLabelIndex";
 
-    /// <summary>A tensor in the graph, with the quantization parameters it was last dequantized with (if any).</summary>
-    private sealed record Value(string Name, QParams? Grid);
-
-    private Value Walk(nn.Module module, string name, Value x)
+    // Writes the float graph of a module (tensor names in, tensor name out), recording the quantized tensors.
+    private string Walk(nn.Module module, string name, string x)
     {
         switch (module)
         {
@@ -81,16 +80,15 @@ internal sealed class QdqExporter
             case ResidualBlock block:
                 var branch = Walk(block.Branch, Join(name, "branch"), x);
                 var shortcut = Walk(block.Shortcut, Join(name, "shortcut"), x);
-                return new Value(_onnx.Node("Add", Join(name, "add"), new[] { branch.Name, shortcut.Name }), null);
+                return _onnx.Node("Add", Join(name, "add"), new[] { branch, shortcut });
             default:
                 return Leaf(module, name, x, batchNorm: null);
         }
     }
 
-    private Value WalkSequential(nn.Module container, string name, Value x)
+    private string WalkSequential(nn.Module container, string name, string x)
     {
         var children = container.named_children().Select(c => (Name: Join(name, c.name), Module: c.module)).ToList();
-        var requantizeAfter = PlanPropagation(children);
         for (var i = 0; i < children.Count; i++)
         {
             var (childName, child) = children[i];
@@ -103,71 +101,52 @@ internal sealed class QdqExporter
                 i++;
             }
             x = child is Sequential or ResidualBlock ? Walk(child, childName, x) : Leaf(child, childName, x, postFold);
-            if (requantizeAfter.TryGetValue(i, out var grid)) x = QuantizeDequantize(x, grid, $"{childName}.requant");
         }
         return x;
     }
 
-    // For each child whose input is quantized, the same grid is applied after the chain of grid-preserving layers
-    // (ReLU, MaxPool, Flatten, Dropout, Identity) before it and after the layer that starts the chain. Exact: these
-    // layers commute with a monotonic quantizer whose grid holds 0 (ReLU of a dequantized negative is 0 = Q(0)).
-    private Dictionary<int, QParams> PlanPropagation(List<(string Name, nn.Module Module)> children)
-    {
-        var plan = new Dictionary<int, QParams>();
-        for (var i = 0; i < children.Count; i++)
-        {
-            if (!_layers.TryGetValue(children[i].Name, out var layer) || layer.Get(QuantType.Input) is not { } quantizer) continue;
-            var grid = quantizer.CurrentQParams();
-            if (grid is null || grid.Spec.Scheme.IsPerChannel()) continue;
-            for (var j = i - 1; j >= 0; j--)
-            {
-                if (_foldedBatchNorms.Contains(children[j].Name)) continue;
-                plan[j] = grid;
-                if (children[j].Module is not (ReLU or MaxPool2d or Flatten or Dropout or Identity)) break;
-            }
-        }
-        return plan;
-    }
-
-    private Value Leaf(nn.Module module, string name, Value x, BatchNorm? batchNorm)
+    // One layer: its ONNX node, and the grids of its quantized input and output as annotations on that node.
+    private string Leaf(nn.Module module, string name, string x, BatchNorm? batchNorm)
     {
         var layer = _layers.GetValueOrDefault(name);
-        if (layer?.Get(QuantType.Input) is { } inputQuantizer)
-            x = QuantizeDequantize(x, Report(layer, QuantType.Input, inputQuantizer), $"{name}.input");
         var y = module is Convolution or Linear ? Weighted(module, name, layer, x, batchNorm) : Op(module, name, x);
+        if (layer?.Get(QuantType.Input) is { } inputQuantizer)
+            _annotations.Inputs[(y, 0)] = Report(layer, QuantType.Input, inputQuantizer);
         if (layer?.Get(QuantType.Output) is { } outputQuantizer)
         {
             var grid = Report(layer, QuantType.Output, outputQuantizer);
-            y = outputQuantizer is BinaryActivationQuantizer ? Binarize(y, $"{name}.output") : QuantizeDequantize(y, grid, $"{name}.output");
+            if (outputQuantizer is BinaryActivationQuantizer) _annotations.Binarized.Add(y);
+            else _annotations.Tensors[y] = grid;
         }
         return y;
     }
 
-    private Value Op(nn.Module module, string name, Value x)
+    // Each op's node is named as its output (OnnxGraphBuilder), so the returned name keys the node's annotations too.
+    private string Op(nn.Module module, string name, string x)
     {
-        string Unary(string op, Dictionary<string, object>? attributes = null) => _onnx.Node(op, name, new[] { x.Name }, attributes);
+        string Unary(string op, Dictionary<string, object>? attributes = null) => _onnx.Node(op, name, new[] { x }, attributes);
         var output = module switch
         {
             ReLU => Unary("Relu"),
-            ReLU6 => _qdq.Clip(name, x.Name, 0, 6),
-            Hardtanh h => _qdq.Clip(name, x.Name, (float)h.min_val, (float)h.max_val),
+            ReLU6 => _qdq.Clip(name, x, 0, 6),
+            Hardtanh h => _qdq.Clip(name, x, (float)h.min_val, (float)h.max_val),
             LeakyReLU l => Unary("LeakyRelu", new() { ["alpha"] = (float)l.negative_slope }),
             Sigmoid => Unary("Sigmoid"),
             Tanh => Unary("Tanh"),
             MaxPool2d p => Unary("MaxPool", Pooling(p.kernel_size!, p.stride, p.padding, p.dilation, p.ceil_mode)),
             AvgPool2d p => Unary("AveragePool", AveragePooling(p)),
-            AdaptiveAvgPool2d a => GlobalAveragePool(a, name, x.Name),
+            AdaptiveAvgPool2d a => GlobalAveragePool(a, name, x),
             Flatten f => Unary("Flatten", new() { ["axis"] = FlattenAxis(f, name) }),
             Dropout or Identity => Unary("Identity"),
-            BatchNorm bn => BatchNormalization(bn, name, x.Name),
+            BatchNorm bn => BatchNormalization(bn, name, x),
             _ => throw new NotSupportedException($"Module '{name}' ({module.GetType().Name}) has no ONNX export."),
         };
-        // The output is a float tensor in the graph even where its values stay on the input's grid: a later layer that
-        // quantizes it must emit its own Q/DQ so ORT sees DequantizeLinear right before it.
-        return new Value(output, null);
+        return output;
     }
 
-    private Value Weighted(nn.Module module, string name, QuantizedLayer? layer, Value x, BatchNorm? postFold)
+    // A conv or linear layer as Conv/Gemm with its effective float weight and bias (BatchNorm folded in), and its
+    // quantized weight as an annotation of integers on the node.
+    private string Weighted(nn.Module module, string name, QuantizedLayer? layer, string x, BatchNorm? postFold)
     {
         var (weight, bias) = WeightedLayer.ParametersOf(module);
         var foldedBatchNorm = layer?.BatchNorm;
@@ -180,8 +159,7 @@ internal sealed class QdqExporter
             effectiveBias = WeightedLayer.FoldedBias(foldedBatchNorm, factor, effectiveBias);
         }
         var channels = effective.shape[0];
-        string weightName;
-        QParams? weightGrid = null;
+        QuantizedWeight? quantizedWeight = null;
         Tensor? postFactor = null;
         if (postFold is not null)
         {
@@ -192,82 +170,45 @@ internal sealed class QdqExporter
         {
             var quantized = weightQuantizer.Quantize(effective, _eval);
             var grid = weightQuantizer.CurrentQParams() ?? throw new InvalidOperationException($"Layer '{name}' has no weight grid.");
-            _report.Add(Describe(layer, QuantType.Weight, grid));
+            _annotations.Report.Add(Describe(layer, QuantType.Weight, grid));
             var (ints, scales, zeroPoints, signed) = WeightGrid.Integers(name, quantized, grid, axis: 0);
             if (postFactor is not null)
             {
                 // Folding after quantization (DoReFa, BNN): the per-channel factor joins the scale; a negative factor
                 // flips that channel's integers.
                 var factors = postFactor.cpu().data<float>().ToArray();
+                var perChannel = ints.Length / (int)channels;
                 for (var c = 0; c < channels; c++)
                 {
                     scales[c] *= Math.Abs(factors[c]);
                     if (factors[c] < 0)
-                        for (var k = 0; k < ints.Length / channels; k++) ints[c * (ints.Length / channels) + k] = -ints[c * (ints.Length / channels) + k];
+                        for (var k = 0; k < perChannel; k++) ints[c * perChannel + k] = -ints[c * perChannel + k];
                 }
                 if (zeroPoints.Any(z => z != 0)) throw new NotSupportedException($"Layer '{name}': cannot fold a BN into an affine weight grid.");
             }
-            weightName = _qdq.DequantizedWeight(name, ints, scales, zeroPoints, signed, effective.shape, axis: 0);
-            var spec = grid.Spec;
-            if (scales.Length > 1 && !spec.Scheme.IsPerChannel())
-                spec = new QuantSpec(spec.Dtype, spec.Bits, spec.Scheme.IsSymmetric() ? QuantScheme.PerChannelSymmetric : QuantScheme.PerChannelAffine,
-                    spec.RangeKind, channelAxis: 0);
-            weightGrid = new QParams(tensor(scales), tensor(zeroPoints), spec);
+            quantizedWeight = new QuantizedWeight(ints, scales, zeroPoints, signed, effective.shape, Axis: 0);
         }
-        else
-        {
-            if (postFactor is not null) effective = effective.mul(WeightedLayer.AlongAxis(postFactor, effective.dim(), 0));
-            weightName = _onnx.Initializer($"{name}.weight", Floats(effective), effective.shape);
-        }
+        if (postFactor is not null) effective = effective.mul(WeightedLayer.AlongAxis(postFactor, effective.dim(), 0));
 
-        var inputs = new List<string> { x.Name, weightName };
-        if (effectiveBias is not null) inputs.Add(Bias(name, Floats(effectiveBias), x.Grid, weightGrid));
+        var inputs = new List<string> { x, _onnx.Initializer($"{name}.weight", Floats(effective), effective.shape) };
+        if (effectiveBias is not null) inputs.Add(_onnx.Initializer($"{name}.bias", Floats(effectiveBias), effectiveBias.shape[0]));
         var output = module switch
         {
             Linear => _onnx.Node("Gemm", name, inputs, new Dictionary<string, object> { ["transB"] = 1L }),
             Convolution conv => _onnx.Node("Conv", name, inputs, ConvAttributes(conv)),
             _ => throw new NotSupportedException($"Module '{name}' has no ONNX export."),
         };
-        return new Value(output, null);
+        if (quantizedWeight is not null) _annotations.Weights[output] = quantizedWeight;
+        return output;
     }
-
-    // int32 bias with scale s_in·s_w when both the input and the weight are quantized (what ORT's integer kernels
-    // take); float otherwise.
-    private string Bias(string name, float[] bias, QParams? inputGrid, QParams? weightGrid) =>
-        inputGrid is null || weightGrid is null || inputGrid.Spec.Scheme.IsPerChannel()
-            ? _onnx.Initializer($"{name}.bias", bias, bias.Length)
-            : _qdq.Int32Bias(name, bias, inputGrid.ScaleValues()[0], weightGrid.ScaleValues());
-
-    private Value QuantizeDequantize(Value x, QParams grid, string name)
-    {
-        if (x.Grid is not null && SameGrid(x.Grid, grid)) return x;
-        if (grid.Spec.Scheme.IsPerChannel())
-            throw new NotSupportedException($"'{name}': per-channel activation grids are not exported (ORT fuses per-tensor activations only).");
-        var dq = _qdq.QuantizeDequantize(x.Name, grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range,
-            grid.Spec.Dtype == QuantDtype.Int, name);
-        return new Value(dq, grid);
-    }
-
-    // BNN's sign with 0 → +1 is not a rounding QuantizeLinear can express (it would send (−½, ½) to 0): emit
-    // Where(x ≥ 0, 1, −1).
-    private Value Binarize(Value x, string name)
-    {
-        var zero = _onnx.Initializer($"{name}.zero", new[] { 0f });
-        var plus = _onnx.Initializer($"{name}.plus_one", new[] { 1f });
-        var minus = _onnx.Initializer($"{name}.minus_one", new[] { -1f });
-        var nonNegative = _onnx.Node("GreaterOrEqual", $"{name}.non_negative", new[] { x.Name, zero });
-        return new Value(_onnx.Node("Where", $"{name}.sign", new[] { nonNegative, plus, minus }), null);
-    }
-
-    private static bool SameGrid(QParams a, QParams b) =>
-        a.Spec.Dtype == b.Spec.Dtype && a.Spec.Range == b.Spec.Range &&
-        a.ScaleValues().SequenceEqual(b.ScaleValues()) && a.ZeroPointValues().SequenceEqual(b.ZeroPointValues());
 
     private QParams Report(QuantizedLayer layer, QuantType type, TensorQuantizer quantizer)
     {
         var grid = quantizer.CurrentQParams() ?? throw new InvalidOperationException(
             $"The {type} of layer '{layer.Name}' has no quantization parameters yet; train or calibrate before exporting.");
-        _report.Add(Describe(layer, type, grid));
+        if (type != QuantType.Weight && grid.Spec.Scheme.IsPerChannel() && quantizer is not BinaryActivationQuantizer)
+            throw new NotSupportedException($"Layer '{layer.Name}': per-channel activation grids are not exported (ORT fuses per-tensor activations only).");
+        _annotations.Report.Add(Describe(layer, type, grid));
         return grid;
     }
 
