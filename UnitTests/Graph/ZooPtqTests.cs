@@ -6,8 +6,9 @@ using MLNetQuant.OnnxPtq;
 namespace MLNetQuant.UnitTests.Graph;
 
 /// <summary>Post-training quantization of every model in ../shared/models/zoo through the one import path: opsets 9–13
-/// carried to 13, Observer PTQ calibrated on noise, saved in an ML.NET .zip, reloaded by a fresh MLContext, and compared
-/// with the float model in ONNX Runtime on held-out inputs; plus the integer-kernel census of ORT's optimised graph.</summary>
+/// carried to 13, Observer PTQ calibrated on noise, saved in an ML.NET .zip, reloaded by a fresh MLContext and by a
+/// production process, and compared with the float model in ONNX Runtime on held-out inputs; plus the integer-kernel
+/// census of ORT's optimised graph.</summary>
 [TestClass]
 public sealed class ZooPtqTests
 {
@@ -52,6 +53,19 @@ public sealed class ZooPtqTests
             string.Join(", ", quantized.Report.LayerErrors!.Take(3).Select(e => $"{e.Node} {e.SqnrDb} dB")));
         Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min(), $"{file}: every held-out row's output stays within cosine 0.99 of float");
         AssertIntegerKernels(file, quantized);
+
+        // The same .zip in a fresh process that references only Microsoft.ML, the OnnxTransformer and ONNX Runtime.
+        var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-zoo-{Guid.NewGuid():N}.zip");
+        try
+        {
+            ml.Model.Save(quantized, calibration.Schema, zip);
+            var (production, _, _) = Export.ProductionProcess.Score(zip, held.SelectMany(r => r.Features).ToArray(), ImageSize);
+            CollectionAssert.AreEqual(scores, production, $"{file}: a production process computes what the reloaded model computes");
+        }
+        finally
+        {
+            File.Delete(zip);
+        }
     }
 
     // The integer-kernel census: every quantized Conv/ConvTranspose/Gemm/MatMul runs as an integer kernel in ORT's
