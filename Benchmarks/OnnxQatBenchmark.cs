@@ -32,7 +32,7 @@ internal static class OnnxQatBenchmark
             var accuracy = 100 * QuantizationRunner.Evaluate(ml, run, test, new FloatTrainingOptions { InputShape = options.InputShape, BatchSize = 256 }).Accuracy;
             return (accuracy, run.History.Average(h => h.Seconds));
         }
-        var w4a4 = new List<QuantConfig> { new() { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = 4, OpTypes = { "Conv2d", "Linear" } } };
+        var w4a4 = new List<QuantConfig> { new() { QuantTypes = { QuantType.Weight, QuantType.Input }, QuantBits = 4, OpTypes = { "Conv", "Gemm" } } }; // the imported graph's ONNX op types
         Console.WriteLine("-- ONNX file: float control +1 epoch");
         var (control, controlSeconds) = Fit(Options(new FloatTrainingOptions()));
         Write(output, new BenchmarkResult("onnxfile-float-control", "Float", "32", Math.Round(control, 2), "itself", Math.Round(control, 2), Math.Round(control, 2),

@@ -57,6 +57,11 @@ public static class QuantConfigResolver
             plans.Add(Plan(winner, configs[winner], name, opType, hasWeight, SupportedLayers.WeightChannelAxis(module), rules, defaults));
         }
 
+        // A list that selects nothing at all would hand back a float model dressed as a quantized one (a config written
+        // for TorchSharp layer names, Conv2d/Linear, applied to an imported graph, whose op types are Conv/Gemm).
+        if (!matched.Any(m => m))
+            throw new QuantConfigException(0, "op_types", "no sub-config matches any module of the model, so nothing would be quantized; its op types are " +
+                string.Join(", ", modules.Select(m => m.OpType).Where(t => !SupportedLayers.Containers.Contains(t)).Distinct()) + ".");
         var names = modules.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
         for (var i = 0; i < configs.Count; i++)
         {

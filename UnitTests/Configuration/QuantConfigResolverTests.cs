@@ -92,6 +92,17 @@ public sealed class QuantConfigResolverTests
         Assert.HasCount(2, warnings);
     }
 
+    [TestMethod]
+    public void AListMatchingNothing_IsAnErrorListingTheModelsOpTypes()
+    {
+        var e = Assert.ThrowsExactly<QuantConfigException>(() => QuantConfigResolver.Resolve(Net(), new[]
+        {
+            new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 8, OpTypes = { "Conv", "Gemm" } },
+        }, QuantAlgorithmRules.Qat));
+        StringAssert.Contains(e.Message, "nothing would be quantized");
+        StringAssert.Contains(e.Message, "Linear");
+    }
+
     public static IEnumerable<object[]> BadConfigs()
     {
         yield return new object[] { new QuantConfig { QuantTypes = { QuantType.Weight }, QuantBits = 8 }, "op_types", QuantAlgorithmRules.Qat };
