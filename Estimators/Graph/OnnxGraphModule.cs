@@ -142,7 +142,15 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
                 : values.TryGetValue(name, out var value) ? value
                 : _registered.ContainsKey(name) ? Constant(name)
                 : throw new InvalidOperationException($"Node '{node.Node.Name}' reads '{name}', which nothing computed before it.")).ToArray();
-            var outputs = runner is null ? node.Execute(arguments) : runner(node, arguments);
+            Tensor[] outputs;
+            // A scope per node holds every temporary of its ops (a chained call's intermediate is otherwise unreachable
+            // during the next native call, and its finalizer can free it mid-call) and frees them when the node is done;
+            // the outputs move out to the caller's scope.
+            using (var scope = NewDisposeScope())
+            {
+                outputs = runner is null ? node.Execute(arguments) : runner(node, arguments);
+                foreach (var output in outputs) output.MoveToOuterDisposeScope();
+            }
             for (var k = 0; k < node.Node.Output.Count && k < outputs.Length; k++)
                 if (node.Node.Output[k].Length > 0) values[node.Node.Output[k]] = outputs[k];
             if (!release) continue;

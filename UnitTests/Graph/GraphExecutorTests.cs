@@ -27,36 +27,25 @@ public sealed class GraphExecutorTests
 
     [TestMethod]
     [DynamicData(nameof(Models))]
-    public void ImageModel_ComputesWhatOnnxRuntimeComputes(string file, long[] shape)
-    {
-        var path = ZooModels.Shared(file);
-        var noise = ZooModels.Noise((int)shape.Aggregate(1L, (a, b) => a * b), seed: 3);
-        var graph = Import(path, out var inputName);
-        using var input = OrtValue.CreateTensorValueFromMemory(noise, shape);
-        var expected = ZooModels.Run(File.ReadAllBytes(path), new[] { (inputName, input) });
-        float[] actual;
-        using (no_grad())
-        using (var x = tensor(noise, shape))
-        using (var y = graph.forward(x))
-            actual = y.data<float>().ToArray();
-        AssertClose(file, expected, actual);
-    }
+    public void ImageModel_ComputesWhatOnnxRuntimeComputes(string file, long[] shape) =>
+        AssertSameAsOnnxRuntime(ZooModels.Shared(file), shape, ZooModels.Noise((int)shape.Aggregate(1L, (a, b) => a * b), seed: 3));
 
     [TestMethod]
-    public void ResNet18_ComputesWhatOnnxRuntimeComputes()
+    public void ResNet18_ComputesWhatOnnxRuntimeComputes() =>
+        // CNTK's net takes 0–255 pixels less the mean image.
+        AssertSameAsOnnxRuntime(ResNetTiles.ModelPath, new long[] { 1, 3, 224, 224 }, ZooModels.Noise(3 * 224 * 224, seed: 5).Select(v => v * 50).ToArray());
+
+    private void AssertSameAsOnnxRuntime(string path, long[] shape, float[] values)
     {
-        var path = ResNetTiles.ModelPath;
         var graph = Import(path, out var inputName);
-        var shape = new long[] { 1, 3, 224, 224 };
-        var noise = ZooModels.Noise(3 * 224 * 224, seed: 5).Select(v => v * 50).ToArray(); // CNTK's net takes 0–255 pixels less the mean
-        using var input = OrtValue.CreateTensorValueFromMemory(noise, shape);
+        using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
         var expected = ZooModels.Run(File.ReadAllBytes(path), new[] { (inputName, input) });
         float[] actual;
         using (no_grad())
-        using (var x = tensor(noise, shape))
+        using (var x = tensor(values, shape))
         using (var y = graph.forward(x))
             actual = y.data<float>().ToArray();
-        AssertClose("ResNet18.onnx", expected, actual);
+        AssertClose(Path.GetFileName(path), expected, actual);
     }
 
     [TestMethod]
