@@ -35,6 +35,7 @@ internal static class QdqGraphRewriter
         string QuantizeDequantize(string tensor, QParams grid, string name) =>
             qdq.QuantizeDequantize(tensor, grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range, grid.Spec.Dtype == QuantDtype.Int, name);
 
+        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         var nodes = graph.Node.ToList();
         graph.Node.Clear();
         foreach (var node in nodes)
@@ -59,6 +60,18 @@ internal static class QdqGraphRewriter
                 if (node.OpType != "MatMul" && node.Input.Count > 2 && initializers.TryGetValue(originalInputs[2], out var bias) &&
                     annotations.Inputs.TryGetValue((node.Name, 0), out var inputGrid) && BiasPerChannel(bias, channelScales.Length))
                     node.Input[2] = qdq.Int32Bias(node.Name, OnnxTensors.Floats(bias), inputGrid.ScaleValues()[0], channelScales);
+            }
+            // A Relu whose input is already dequantized from a grid starting at 0, and whose output is requantized on that
+            // same grid, changes nothing (every value is ≥ 0): it is dropped, so the compute node before it hands its
+            // quantized output straight to the readers (ONNX Runtime otherwise removes the Relu itself but keeps a
+            // DequantizeLinear→QuantizeLinear pair between the integer kernels — 9 such pairs in ResNet-18).
+            if (node.OpType == "Relu" && node.Output.Count == 1 && !graphOutputs.Contains(node.Output[0]) &&
+                gridOf.TryGetValue(node.Input[0], out var inputGrid0) && requantize.TryGetValue(node.Output[0], out var reluGrid) &&
+                ReferenceEquals(inputGrid0, reluGrid) && StartsAtZero(reluGrid) && !annotations.Binarized.Contains(node.Output[0]) &&
+                !annotations.Inputs.ContainsKey((node.Name, 0)))
+            {
+                names[node.Output[0]] = node.Input[0];
+                continue;
             }
             onnx.Append(node);
             if (node.Output.Count == 0) continue;
@@ -123,6 +136,9 @@ internal static class QdqGraphRewriter
         }
         return plan;
     }
+
+    // Whether the lowest value of a per-tensor grid is exactly 0 (zero-point at the bottom of the range).
+    private static bool StartsAtZero(QParams grid) => grid.ZeroPointValues()[0] == grid.Spec.Range.QMin;
 
     // Whether a bias initializer holds one value per output channel (what an int32 bias needs).
     private static bool BiasPerChannel(TensorProto bias, int channels) =>
