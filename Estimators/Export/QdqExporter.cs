@@ -169,8 +169,7 @@ internal sealed class QdqExporter
         if (layer?.Get(QuantType.Weight) is { } weightQuantizer)
         {
             var quantized = weightQuantizer.Quantize(effective, _eval);
-            var grid = weightQuantizer.CurrentQParams() ?? throw new InvalidOperationException($"Layer '{name}' has no weight grid.");
-            _annotations.Report.Add(Describe(layer, QuantType.Weight, grid));
+            var grid = Report(layer, QuantType.Weight, weightQuantizer);
             var (ints, scales, zeroPoints, signed) = WeightGrid.Integers(name, quantized, grid, axis: 0);
             if (postFactor is not null)
             {
@@ -202,18 +201,8 @@ internal sealed class QdqExporter
         return output;
     }
 
-    private QParams Report(QuantizedLayer layer, QuantType type, TensorQuantizer quantizer)
-    {
-        var grid = quantizer.CurrentQParams() ?? throw new InvalidOperationException(
-            $"The {type} of layer '{layer.Name}' has no quantization parameters yet; train or calibrate before exporting.");
-        if (type != QuantType.Weight && grid.Spec.Scheme.IsPerChannel() && quantizer is not BinaryActivationQuantizer)
-            throw new NotSupportedException($"Layer '{layer.Name}': per-channel activation grids are not exported (ORT fuses per-tensor activations only).");
-        _annotations.Report.Add(Describe(layer, type, grid));
-        return grid;
-    }
-
-    private static QuantizedTensorReport Describe(QuantizedLayer layer, QuantType type, QParams grid) =>
-        new(layer.Name, layer.OpType, type, layer.SpecOf(type).Bits, grid.Spec.Scheme, grid.Spec.Dtype, grid.ScaleValues(), grid.ZeroPointValues());
+    private QParams Report(QuantizedLayer layer, QuantType type, TensorQuantizer quantizer) =>
+        LayerGrid.Read(layer, type, quantizer, _annotations.Report);
 
     private string BatchNormalization(BatchNorm bn, string name, string input)
     {

@@ -17,8 +17,6 @@ internal static class QdqGraphRewriter
     // grid holds 0); Clip qualifies for the ranges it is used with (ReLU6: its output's grid lies inside [min, max]).
     private static readonly HashSet<string> GridPreserving = new(StringComparer.Ordinal) { "Relu", "Clip", "MaxPool", "Flatten", "Reshape", "Identity" };
 
-    private static readonly HashSet<string> WeightedOps = new(StringComparer.Ordinal) { "Conv", "ConvTranspose", "Gemm", "MatMul" };
-
     /// <summary>Rewrites <paramref name="model"/>'s graph. <paramref name="names"/> maps tensors already renamed (graph
     /// inputs renamed to their columns) and receives every tensor this rewrite replaces by its dequantized form.</summary>
     /// <returns>For each node that reads a quantized tensor: the original tensor and the one it now reads.</returns>
@@ -28,21 +26,21 @@ internal static class QdqGraphRewriter
         var graph = model.Graph;
         var qdq = new QdqEmitter(onnx);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var requantize = PlanPropagation(graph, annotations);
+        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var requantize = PlanPropagation(graph, annotations, graphOutputs);
         var gridOf = new Dictionary<string, QParams>(StringComparer.Ordinal);
         var fed = new Dictionary<string, List<(string Original, string Fed)>>(StringComparer.Ordinal);
         string Map(string name) => name.Length == 0 ? name : names.TryGetValue(name, out var mapped) ? mapped : name;
         string QuantizeDequantize(string tensor, QParams grid, string name) =>
             qdq.QuantizeDequantize(tensor, grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range, grid.Spec.Dtype == QuantDtype.Int, name);
 
-        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         var nodes = graph.Node.ToList();
         graph.Node.Clear();
         foreach (var node in nodes)
         {
             var originalInputs = node.Input.ToArray();
             for (var i = 0; i < node.Input.Count; i++) node.Input[i] = Map(node.Input[i]);
-            var weighted = WeightedOps.Contains(node.OpType);
+            var weighted = OnnxOps.Weighted.Contains(node.OpType);
             for (var i = 0; i < node.Input.Count; i++)
             {
                 if (!annotations.Inputs.TryGetValue((node.Name, i), out var grid)) continue;
@@ -95,7 +93,7 @@ internal static class QdqGraphRewriter
     // chain of grid-preserving ops that leads to it (the compute node before the chain then meets a QuantizeLinear). A
     // node input annotated alone is moved to its producer only when every reader reads that tensor on the same grid
     // (or is such a chain reaching only them), so readers that compute in float still see the float tensor.
-    private static Dictionary<string, QParams> PlanPropagation(GraphProto graph, QdqAnnotations annotations)
+    private static Dictionary<string, QParams> PlanPropagation(GraphProto graph, QdqAnnotations annotations, HashSet<string> graphOutputs)
     {
         var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
         var readers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
@@ -105,7 +103,6 @@ internal static class QdqGraphRewriter
             foreach (var input in node.Input.Where(i => i.Length > 0).Distinct())
                 (readers.TryGetValue(input, out var list) ? list : readers[input] = new List<NodeProto>()).Add(node);
         }
-        var graphOutputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         var plan = new Dictionary<string, QParams>(StringComparer.Ordinal);
 
         bool AllReadOnGrid(string tensor, QParams grid) => !graphOutputs.Contains(tensor) && readers.TryGetValue(tensor, out var list) &&

@@ -76,37 +76,23 @@ internal static class TrainedGraphExporter
             var name = node.Node.Name;
             if (layer.Get(QuantType.Input) is { } inputQuantizer)
             {
-                var grid = Grid(layer, QuantType.Input, inputQuantizer);
-                if (grid.Spec.Scheme.IsPerChannel())
-                    throw new NotSupportedException($"Layer '{layer.Name}': per-channel activation grids are not exported (ONNX Runtime fuses per-tensor activations only).");
-                annotations.Inputs[(name, 0)] = grid;
-                annotations.Report.Add(Describe(layer, QuantType.Input, grid));
+                annotations.Inputs[(name, 0)] = LayerGrid.Read(layer, QuantType.Input, inputQuantizer, annotations.Report);
             }
             if (layer.Get(QuantType.Weight) is { } weightQuantizer)
             {
                 using var quantized = weightQuantizer.Quantize(node.Weight, Evaluation);
-                var grid = Grid(layer, QuantType.Weight, weightQuantizer);
+                var grid = LayerGrid.Read(layer, QuantType.Weight, weightQuantizer, annotations.Report);
                 var axis = node.WeightChannelAxis;
                 var (ints, scales, zeroPoints, signed) = WeightGrid.Integers(layer.Name, quantized, grid, axis);
                 annotations.Weights[name] = new QuantizedWeight(ints, scales, zeroPoints, signed, quantized.shape, axis);
-                annotations.Report.Add(Describe(layer, QuantType.Weight, grid));
             }
             if (layer.Get(QuantType.Output) is { } outputQuantizer)
             {
-                var grid = Grid(layer, QuantType.Output, outputQuantizer);
+                var grid = LayerGrid.Read(layer, QuantType.Output, outputQuantizer, annotations.Report);
                 if (outputQuantizer is BinaryActivationQuantizer) annotations.Binarized.Add(node.Node.Output[0]);
-                else if (grid.Spec.Scheme.IsPerChannel())
-                    throw new NotSupportedException($"Layer '{layer.Name}': per-channel activation grids are not exported (ONNX Runtime fuses per-tensor activations only).");
                 else annotations.Tensors[node.Node.Output[0]] = grid;
-                annotations.Report.Add(Describe(layer, QuantType.Output, grid));
             }
         }
         return annotations;
     }
-
-    private static QParams Grid(QuantizedLayer layer, QuantType type, TensorQuantizer quantizer) => quantizer.CurrentQParams() ??
-        throw new InvalidOperationException($"The {type} of layer '{layer.Name}' has no quantization parameters yet; train or calibrate before exporting.");
-
-    private static QuantizedTensorReport Describe(QuantizedLayer layer, QuantType type, QParams grid) =>
-        new(layer.Name, layer.OpType, type, layer.SpecOf(type).Bits, grid.Spec.Scheme, grid.Spec.Dtype, grid.ScaleValues(), grid.ZeroPointValues());
 }

@@ -18,7 +18,6 @@ internal delegate Tensor[] OnnxNodeRunner(OnnxNodeModule node, Tensor?[] inputs)
 /// the statistics it shipped with.</summary>
 internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
 {
-    private static readonly HashSet<string> WeightedOps = new(StringComparer.Ordinal) { "Conv", "ConvTranspose", "Gemm", "MatMul" };
     private static readonly HashSet<string> Arithmetic = new(StringComparer.Ordinal) { "Add", "Sub", "Mul", "Div" };
 
     private readonly Dictionary<string, string> _registered = new(StringComparer.Ordinal);
@@ -32,7 +31,7 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
     {
         Source = model.Clone();
         var graph = Source.Graph;
-        Opset = OpsetUpgrade.OpsetOf(model);
+        var opset = OpsetUpgrade.OpsetOf(model);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         InputNames = InputBinding.GraphInputs(model).Select(i => i.Name).ToArray();
         OutputNames = graph.Output.Select(o => o.Name).ToArray();
@@ -40,7 +39,7 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         {
             if (node.Domain is not ("" or "ai.onnx") || !OnnxOps.Supported.Contains(node.OpType))
                 throw new NotSupportedException($"{source}: node '{node.Name}' ({(node.Domain.Length > 0 ? node.Domain + "." : "")}{node.OpType}, " +
-                    $"opset {Opset}) has no TorchSharp implementation here, so the graph cannot be trained; supported: {string.Join(", ", OnnxOps.Supported.Order())}.");
+                    $"opset {opset}) has no TorchSharp implementation here, so the graph cannot be trained; supported: {string.Join(", ", OnnxOps.Supported.Order())}.");
         }
 
         var learnable = LearnableInitializers(graph, initializers);
@@ -60,10 +59,10 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         for (var i = 0; i < graph.Node.Count; i++)
         {
             var node = graph.Node[i];
-            var weighted = WeightedOps.Contains(node.OpType) && node.Input.Count > 1 && _learnable.Contains(node.Input[1]) &&
+            var weighted = OnnxOps.Weighted.Contains(node.OpType) && node.Input.Count > 1 && _learnable.Contains(node.Input[1]) &&
                 initializers[node.Input[1]].Dims.Count >= 2 && (node.OpType != "Gemm" || GraphEditor.Int(node, "transA", 0) == 0);
             var bias = weighted && node.OpType != "MatMul" && node.Input.Count > 2 && _learnable.Contains(node.Input[2]) ? node.Input[2] : null;
-            var module = new OnnxNodeModule(Sanitize(node.Name, names), node, Opset, weighted ? node.Input[1] : null, bias, Constant);
+            var module = new OnnxNodeModule(Sanitize(node.Name, names), node, opset, weighted ? node.Input[1] : null, bias, Constant);
             register_module(module.GetName(), module);
             _nodes.Add(module);
             foreach (var input in node.Input.Where(n => n.Length > 0)) _lastUse[input] = i;
@@ -94,9 +93,6 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         return model;
     }
 
-    /// <summary>The default-domain opset of the graph.</summary>
-    public int Opset { get; }
-
     /// <summary>The graph inputs fed at run time, in order.</summary>
     public IReadOnlyList<string> InputNames { get; }
 
@@ -113,9 +109,6 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
         var registered = _registered[onnxName];
         return _learnable.Contains(onnxName) ? get_parameter(registered)! : get_buffer(registered)!;
     }
-
-    /// <summary>Whether <paramref name="onnxName"/> is an initializer of the graph.</summary>
-    public bool IsInitializer(string onnxName) => _registered.ContainsKey(onnxName);
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)

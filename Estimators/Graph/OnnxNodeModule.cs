@@ -35,15 +35,8 @@ internal sealed class OnnxNodeModule : nn.Module
     /// <summary>The bias initializer (input 2 of Conv/ConvTranspose/Gemm), or null.</summary>
     public string? BiasName { get; }
 
-    /// <summary>The weight's output-channel axis: Conv W[out, in/g, k…] 0; ConvTranspose W[in, out/g, k…] 1; Gemm 0 with
-    /// transB, else 1; MatMul B[…, in, out] its last.</summary>
-    public int WeightChannelAxis => OpType switch
-    {
-        "Conv" => 0,
-        "ConvTranspose" => 1,
-        "Gemm" => GraphEditor.Int(Node, "transB", 0) == 1 ? 0 : 1,
-        _ => (int)Weight.dim() - 1,
-    };
+    /// <summary>The weight's output-channel axis (<see cref="OnnxOps.WeightChannelAxis"/>).</summary>
+    public int WeightChannelAxis => OnnxOps.WeightChannelAxis(Node, (int)Weight.dim());
 
     /// <summary>The weight parameter (the latent weight the optimizer trains).</summary>
     public Parameter Weight => WeightName is not null && _constant(WeightName) is Parameter p ? p
@@ -55,13 +48,13 @@ internal sealed class OnnxNodeModule : nn.Module
     /// <summary>Computes the node on <paramref name="inputs"/> (null for an omitted optional input).</summary>
     public Tensor[] Execute(IReadOnlyList<Tensor?> inputs) => OnnxOps.Run(Node, inputs, _opset);
 
-    /// <summary>Computes the node with <paramref name="weight"/> (a quantized weight, say) in place of its own and
-    /// <paramref name="x"/> as its data input.</summary>
-    public Tensor ExecuteWith(IReadOnlyList<Tensor?> inputs, Tensor x, Tensor weight)
+    /// <summary>Computes the node with <paramref name="x"/> as its data input and, when given, <paramref name="weight"/>
+    /// (a quantized weight, say) in place of its own.</summary>
+    public Tensor[] ExecuteWith(IReadOnlyList<Tensor?> inputs, Tensor x, Tensor? weight)
     {
         var replaced = inputs.ToArray();
         replaced[0] = x;
-        replaced[1] = weight;
-        return OnnxOps.Run(Node, replaced, _opset)[0];
+        if (weight is not null) replaced[1] = weight;
+        return OnnxOps.Run(Node, replaced, _opset);
     }
 }

@@ -24,6 +24,20 @@ internal static class OnnxOps
         "Min", "Mean", "BatchNormalization", "LayerNormalization", "Tile",
     };
 
+    /// <summary>The ops that multiply their data input by a weight (input 1): what quantization gives integer kernels.</summary>
+    public static IReadOnlySet<string> Weighted { get; } = new HashSet<string>(StringComparer.Ordinal) { "Conv", "ConvTranspose", "Gemm", "MatMul" };
+
+    /// <summary>The output-channel axis of a weighted node's weight of rank <paramref name="weightRank"/> (per-channel
+    /// grids run along it): Conv W[out, in/g, k…] 0; ConvTranspose W[in, out/g, k…] 1; Gemm 0 with transB, else 1;
+    /// MatMul B[…, in, out] its last.</summary>
+    public static int WeightChannelAxis(NodeProto node, int weightRank) => node.OpType switch
+    {
+        "Conv" => 0,
+        "ConvTranspose" => 1,
+        "Gemm" => GraphEditor.Int(node, "transB", 0) == 1 ? 0 : 1,
+        _ => weightRank - 1,
+    };
+
     /// <summary>Computes <paramref name="node"/> on <paramref name="inputs"/> (null for an omitted optional input).
     /// Every result is a tensor object of its own (never one of the inputs), so a caller may dispose inputs.</summary>
     /// <exception cref="NotSupportedException">An op or attribute the executor does not compute, named with the node.</exception>

@@ -133,15 +133,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         if (layer is null) return node.Execute(inputs);
         var x = inputs[0] ?? throw new InvalidOperationException($"Node '{name}' has no data input to quantize.");
         if (layer.Get(QuantType.Input) is { } input) x = input.Quantize(x, Context);
-        Tensor[] outputs;
-        if (layer.Get(QuantType.Weight) is { } weightQuantizer)
-            outputs = new[] { node.ExecuteWith(inputs, x, weightQuantizer.Quantize(node.Weight, Context)) };
-        else
-        {
-            var replaced = inputs.ToArray();
-            replaced[0] = x;
-            outputs = node.Execute(replaced);
-        }
+        var outputs = node.ExecuteWith(inputs, x, layer.Get(QuantType.Weight)?.Quantize(node.Weight, Context));
         if (layer.Get(QuantType.Output) is { } output) outputs[0] = output.Quantize(outputs[0], Context);
         return outputs;
     }

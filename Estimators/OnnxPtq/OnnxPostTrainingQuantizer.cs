@@ -67,7 +67,7 @@ internal sealed class OnnxPostTrainingQuantizer
     /// <summary>What the import did (opset, folded BatchNormalization nodes).</summary>
     public ImportSummary Import { get; }
 
-    private static bool IsWeighted(NodeProto node) => node.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul";
+    private static bool IsWeighted(NodeProto node) => OnnxOps.Weighted.Contains(node.OpType);
 
     private bool HasFloatWeight(NodeProto node) => node.Input.Count > 1 && _initializers.TryGetValue(node.Input[1], out var weight) &&
         weight.DataType == OnnxTensors.Float && weight.Dims.Count >= 2 && IsFloat(node.Input[0]) &&
@@ -356,15 +356,7 @@ internal sealed class OnnxPostTrainingQuantizer
         var initializer = _initializers[node.Input[1]];
         var values = OnnxTensors.Floats(initializer);
         var shape = initializer.Dims.ToArray();
-        // The output-channel axis: Conv W[out, in/g, k…]; ConvTranspose W[in, out/g, k…]; Gemm B[in, out] unless transB;
-        // MatMul B[…, in, out].
-        var axis = node.OpType switch
-        {
-            "Conv" => 0,
-            "ConvTranspose" => 1,
-            "Gemm" => GraphEditor.Int(node, "transB", 0) == 1 ? 0 : 1,
-            _ => shape.Length - 1,
-        };
+        var axis = OnnxOps.WeightChannelAxis(node, shape.Length);
         var spec = _options.PerChannelWeights ? QuantSpec.Int8PerChannelSymmetricWeights : new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric);
         float[] scales;
         using (NewDisposeScope()) // keeps the chained temporaries reachable during the native calls (see Calibrate)
