@@ -41,15 +41,26 @@ internal static class QdqGraphRewriter
             var originalInputs = node.Input.ToArray();
             for (var i = 0; i < node.Input.Count; i++) node.Input[i] = Map(node.Input[i]);
             var weighted = OnnxOps.Weighted.Contains(node.OpType);
+            annotations.Weights.TryGetValue(node.Name, out var weight);
+            var padChannels = weight is null ? 0 : ConvChannelPadding.ExtraChannels(node, weight);
             for (var i = 0; i < node.Input.Count; i++)
             {
                 if (!annotations.Inputs.TryGetValue((node.Name, i), out var grid)) continue;
                 if (!gridOf.TryGetValue(node.Input[i], out var current) || !ReferenceEquals(current, grid))
-                    node.Input[i] = QuantizeDequantize(node.Input[i], grid, weighted ? $"{node.Name}.input" : $"{node.Name}.input{i}");
+                {
+                    // The input is quantized here for this node alone, so it can gain the zero channels the fast
+                    // kernel needs (a shared requantized tensor cannot: a Pad between DequantizeLinear and the Conv
+                    // would stop the fusion).
+                    var source = i == 0 && padChannels > 0
+                        ? ConvChannelPadding.PadInput(onnx, node.Input[i], weight!.Shape.Length, padChannels, node.Name)
+                        : node.Input[i];
+                    node.Input[i] = QuantizeDequantize(source, grid, weighted ? $"{node.Name}.input" : $"{node.Name}.input{i}");
+                    if (i == 0 && padChannels > 0) weight = ConvChannelPadding.PadWeight(weight!, padChannels);
+                }
                 if (!fed.TryGetValue(node.Name, out var list)) fed[node.Name] = list = new List<(string, string)>();
                 list.Add((originalInputs[i], node.Input[i]));
             }
-            if (annotations.Weights.TryGetValue(node.Name, out var weight))
+            if (weight is not null)
             {
                 node.Input[1] = qdq.DequantizedWeight(node.Name, weight.Ints, weight.Scales, weight.ZeroPoints, weight.Signed, weight.Shape, weight.Axis);
                 // ConvTranspose with groups shares its per-axis-1 scales across groups.

@@ -180,13 +180,20 @@ internal sealed class OnnxPostTrainingQuantizer
                 double signal = 0, noise = 0;
                 foreach (var (_, original, fedName) in pairs.Where(p => p.Node == node.Name))
                 {
-                    var x = floatOutputs[originals.IndexOf(original)].GetTensorDataAsSpan<float>();
-                    var y = quantizedOutputs[fedNames.IndexOf(fedName)].GetTensorDataAsSpan<float>();
-                    for (var k = 0; k < x.Length; k++)
-                    {
-                        signal += (double)x[k] * x[k];
-                        noise += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
-                    }
+                    var xValue = floatOutputs[originals.IndexOf(original)];
+                    var yValue = quantizedOutputs[fedNames.IndexOf(fedName)];
+                    var x = xValue.GetTensorDataAsSpan<float>();
+                    var y = yValue.GetTensorDataAsSpan<float>();
+                    // A Conv input padded with zero channels for the fast kernel (ConvChannelPadding) holds more values:
+                    // compare each original block of channels with the same channels of the padded one.
+                    var (block, paddedBlock) = x.Length == y.Length ? (x.Length, y.Length) : ChannelBlocks(xValue, yValue);
+                    for (var b = 0; b < x.Length / block; b++)
+                        for (var k = 0; k < block; k++)
+                        {
+                            double xk = x[b * block + k], yk = y[b * paddedBlock + k];
+                            signal += xk * xk;
+                            noise += (xk - yk) * (xk - yk);
+                        }
                 }
                 errors.Add(new LayerError(node.Name, node.OpType, Math.Round(10 * Math.Log10((signal + 1e-30) / (noise + 1e-30)), 2)));
             }
@@ -348,6 +355,18 @@ internal sealed class OnnxPostTrainingQuantizer
             model.Graph.Output.Insert(model.Graph.Output.IndexOf(declared), renamed);
             model.Graph.Output.Remove(declared);
         }
+    }
+
+    // The values per leading index of an original tensor and of its channel-padded form (same shape but for axis 1).
+    private static (int Block, int PaddedBlock) ChannelBlocks(OrtValue original, OrtValue padded)
+    {
+        var a = original.GetTensorTypeAndShape().Shape;
+        var b = padded.GetTensorTypeAndShape().Shape;
+        if (a.Length != b.Length || a.Length < 2 || a[0] != b[0] || b[1] < a[1] || !a.Skip(2).SequenceEqual(b.Skip(2)))
+            throw new InvalidOperationException($"The quantized model feeds a tensor of shape [{string.Join(", ", b)}] where the float model has " +
+                $"[{string.Join(", ", a)}]: the Q/DQ rewrite changed more than the channel count.");
+        var rest = a.Skip(2).Aggregate(1L, (p, d) => p * d);
+        return ((int)(a[1] * rest), (int)(b[1] * rest));
     }
 
     // The int8 weight of a Conv/ConvTranspose/Gemm/MatMul node, per output channel (or per tensor), symmetric.

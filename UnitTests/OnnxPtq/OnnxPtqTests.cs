@@ -125,6 +125,13 @@ public sealed class OnnxPtqTests
         Assert.AreEqual(13, graph.OpsetImport.Single().Version, "opset 8 lifted to 13");
         Assert.AreEqual("N", graph.Graph.Input[0].Type.TensorType.Shape.Dim[0].DimParam, "batch made symbolic");
 
+        var pad = graph.Graph.Node.Single(n => n.OpType == "Pad");
+        Assert.AreEqual("Features", pad.Input[0], "the 3-channel image gains a zero channel before its QuantizeLinear …");
+        CollectionAssert.AreEqual(new long[] { 64, 4, 7, 7 }, graph.Graph.Initializer.Single(t => t.Name == "Convolution249.weight_quantized").Dims.ToArray(),
+            "… and the stem's weight a zero input channel, so ORT's symmetric int8 kernel runs it");
+        var stemError = model.Report.LayerErrors!.Single(e => e.Node == "Convolution249");
+        Assert.IsGreaterThan(20, stemError.SqnrDb, "the padded input is compared channel by channel with the float one");
+
         var optimized = Path.Combine(Path.GetTempPath(), $"mlnetquant-resnet-opt-{Guid.NewGuid():N}.onnx");
         try
         {
