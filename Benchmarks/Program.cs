@@ -243,6 +243,12 @@ if (o.Runs("resnet"))
     CalibrationMemory.Run(o.Output, command, smallRows: 64, largeRows: 640);
 }
 
+if (o.Runs("dynamic"))
+{
+    Console.WriteLine("-- dynamic quantization of a sentence embedder (all-MiniLM-L6-v2)");
+    MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30);
+}
+
 File.Delete(floatWeights);
 var table = new List<string>
 {

@@ -72,10 +72,15 @@ public sealed class QuantizationCatalog
 
     /// <summary>Post-training quantization of a float ONNX model (path or bytes), calibrated in ONNX Runtime over the
     /// data given to Fit: int8 per-channel weights and 8-bit activations on Conv, Gemm and MatMul.</summary>
-    public OnnxQuantizationEstimator Observer(OnnxPtq.OnnxQuantizationOptions options) => new(Context, options, weightOnly: false);
+    public OnnxQuantizationEstimator Observer(OnnxPtq.OnnxQuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Observer);
 
     /// <summary>Weight-only int8 rounding of a float ONNX model (path or bytes); reads no data.</summary>
-    public OnnxQuantizationEstimator Naive(OnnxPtq.OnnxQuantizationOptions options) => new(Context, options, weightOnly: true);
+    public OnnxQuantizationEstimator Naive(OnnxPtq.OnnxQuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Naive);
+
+    /// <summary>Dynamic quantization of a float ONNX model (path or bytes), as ONNX Runtime's <c>quantize_dynamic</c>:
+    /// int8 weights on MatMul/Gemm (and int8 embedding tables), activations quantized at run time from each batch's
+    /// range — for transformers, whose activations no fixed range fits. Reads no data.</summary>
+    public OnnxQuantizationEstimator Dynamic(OnnxPtq.DynamicQuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Dynamic);
 
     private static T Fill<T>(T options, nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<QuantConfig>? config,
         string featureColumnName, string labelColumnName) where T : QuantizationOptions

@@ -5,14 +5,15 @@ using MLNetQuant.OnnxPtq;
 namespace MLNetQuant;
 
 /// <summary>Post-training quantization of an existing float ONNX model as an ML.NET estimator: <see cref="Fit"/>
-/// calibrates in ONNX Runtime over its input (Observer) or only rounds the weights (Naive), and returns the same
-/// <see cref="QuantizedModelTransformer"/> as the training estimators.</summary>
+/// calibrates in ONNX Runtime over its input (Observer), only rounds the weights (Naive) or quantizes weights and lets
+/// activations be quantized at run time (Dynamic), and returns the same <see cref="QuantizedModelTransformer"/> as the
+/// training estimators.</summary>
 /// <remarks>
 /// <format type="text/markdown"><![CDATA[
 /// ### Estimator characteristics
 /// |  |  |
 /// | -- | -- |
-/// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive: no |
+/// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive, Dynamic: no (the schema binds the inputs) |
 /// | Input column data type | One known-size vector per model input, of the element type it takes (Single, Double, Int64, Int32, Boolean) |
 /// | Output column data type | Vectors of the model's output types (by default the first output as Score); with PredictedLabelColumnName, a key (the arg-max class) |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, ONNX Runtime |
@@ -21,27 +22,32 @@ namespace MLNetQuant;
 public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransformer>
 {
     private readonly MLContext _ml;
-    private readonly OnnxQuantizationOptions _options;
-    private readonly bool _weightOnly;
+    private readonly OnnxModelOptions _options;
+    private readonly OnnxQuantizationMode _mode;
     private readonly OnnxPostTrainingQuantizer _quantizer;
 
-    internal OnnxQuantizationEstimator(MLContext ml, OnnxQuantizationOptions options, bool weightOnly)
+    internal OnnxQuantizationEstimator(MLContext ml, OnnxModelOptions options, OnnxQuantizationMode mode)
     {
         _ml = ml;
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
-        _weightOnly = weightOnly;
+        if (mode != OnnxQuantizationMode.Dynamic && options is not OnnxQuantizationOptions)
+            throw new ArgumentException($"{mode} takes OnnxQuantizationOptions.", nameof(options));
+        _mode = mode;
         // Importing here names an unsupported opset, op or output before any data is read.
         _quantizer = new OnnxPostTrainingQuantizer(options);
         _quantizer.OutputColumns();
     }
 
-    /// <summary>Calibrates (Observer) or rounds (Naive) and wraps the QDQ model.</summary>
+    /// <summary>Calibrates (Observer), rounds the weights (Naive) or writes the dynamic model (Dynamic), and wraps the
+    /// quantized model.</summary>
     public QuantizedModelTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         var label = LabelColumn(input.Schema);
-        var quantized = _quantizer.Quantize(_ml, input, _weightOnly);
+        var quantized = _mode == OnnxQuantizationMode.Dynamic
+            ? _quantizer.QuantizeDynamic(_ml, input)
+            : _quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive);
         return new QuantizedModelTransformer(_ml, quantized.Onnx, quantized.InputColumns, quantized.OutputColumns, quantized.InputShapes,
             quantized.Report, _options.PredictedLabelColumnName, label, input);
     }
@@ -50,14 +56,14 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     {
         if (_options.LabelColumnName is null) return null;
         var label = schema.GetColumnOrNull(_options.LabelColumnName) ?? throw new ArgumentException(
-            $"The input has no label column '{_options.LabelColumnName}' (OnnxQuantizationOptions.LabelColumnName).", nameof(schema));
+            $"The input has no label column '{_options.LabelColumnName}' (LabelColumnName).", nameof(schema));
         if (label.Type is not KeyDataViewType)
             throw new ArgumentException($"Label column '{_options.LabelColumnName}' must be a key (MapValueToKey) whose values name the classes; it is {label.Type}.", nameof(schema));
         return label;
     }
 
     /// <summary>The input columns plus the model's output columns and, with
-    /// <see cref="OnnxQuantizationOptions.PredictedLabelColumnName"/>, the key-typed predicted label.</summary>
+    /// <see cref="OnnxModelOptions.PredictedLabelColumnName"/>, the key-typed predicted label.</summary>
     /// <exception cref="ArgumentException">A missing input column or one of the wrong item type; a missing or non-key
     /// label column.</exception>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
@@ -74,7 +80,7 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
         {
             var column = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
             if (column.Name is null || !column.IsKey || column.Kind != SchemaShape.Column.VectorKind.Scalar)
-                throw new ArgumentException($"The input needs a key column '{_options.LabelColumnName}' (OnnxQuantizationOptions.LabelColumnName).", nameof(inputSchema));
+                throw new ArgumentException($"The input needs a key column '{_options.LabelColumnName}' (LabelColumnName).", nameof(inputSchema));
             label = column;
         }
         var outputs = _quantizer.OutputColumnTypes();

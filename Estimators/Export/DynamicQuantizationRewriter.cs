@@ -1,0 +1,157 @@
+using MLNetQuant.Graph;
+using MLNetQuant.Onnx;
+using Onnx;
+
+namespace MLNetQuant.Export;
+
+/// <summary>Rewrites a float graph for dynamic quantization, in the form ONNX Runtime fuses into its integer kernels:
+/// <list type="bullet">
+/// <item>MatMul/Gemm with a constant 2-D weight → DynamicQuantizeLinear(A) → MatMulInteger(A_q, W_int8) → Cast → Mul by
+/// s_A·s_W[column] (→ Add the Gemm's bias). ORT fuses the chain into DynamicQuantizeMatMul / MatMulIntegerToFloat.
+/// A tensor read by several quantized nodes (a transformer's Q, K and V projections) is quantized once.</item>
+/// <item>Gather from a constant 2-D table along axis 0 → Gather of the int8 table, Cast, Mul by the gathered per-row
+/// scales (or DequantizeLinear with one scale): only the looked-up rows are dequantized.</item>
+/// </list>
+/// Weights are symmetric int8 (zero-point 0): the uint8×int8 kernels ORT runs fastest on x86 and ARM. Measured against
+/// the QDQ form (DynamicQuantizeLinear → DequantizeLinear → MatMul, which ORT leaves as float MatMul on dequantized
+/// tensors) in BENCHMARKS.md.</summary>
+internal static class DynamicQuantizationRewriter
+{
+    // PyTorch's smallest scale (float32 eps): an all-zero column keeps a finite grid.
+    private const float MinimumScale = 1.1920929e-07f;
+
+    /// <summary>Rewrites <paramref name="model"/> in place; returns a report entry per quantized weight or table.</summary>
+    public static List<QuantizedTensorReport> Rewrite(ModelProto model, ISet<string> opTypes, ISet<string> excluded, bool perChannel, bool reduceRange,
+        IReadOnlyDictionary<string, int> elementTypes)
+    {
+        var graph = model.Graph;
+        var onnx = new OnnxGraphBuilder(graph);
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var report = new List<QuantizedTensorReport>();
+        var quantizedActivations = new Dictionary<string, (string Q, string Scale, string ZeroPoint)>(StringComparer.Ordinal);
+        var qmax = reduceRange ? 63 : 127;
+        var bits = reduceRange ? 7 : 8;
+        bool IsFloat(string tensor) => elementTypes.TryGetValue(tensor, out var type) && type == OnnxTensors.Float;
+        TensorProto? Constant2D(string name) =>
+            initializers.TryGetValue(name, out var t) && t.DataType == OnnxTensors.Float && t.Dims.Count == 2 ? t : null;
+
+        (string Q, string Scale, string ZeroPoint) QuantizeActivation(string tensor)
+        {
+            if (quantizedActivations.TryGetValue(tensor, out var done)) return done;
+            var name = onnx.Unique($"{tensor}.dynamic_quantize");
+            var node = new NodeProto { OpType = "DynamicQuantizeLinear", Name = name };
+            node.Input.Add(tensor);
+            node.Output.Add(onnx.Unique($"{name}.q"));
+            node.Output.Add(onnx.Unique($"{name}.scale"));
+            node.Output.Add(onnx.Unique($"{name}.zero_point"));
+            onnx.Append(node);
+            return quantizedActivations[tensor] = (node.Output[0], node.Output[1], node.Output[2]);
+        }
+
+        var nodes = graph.Node.ToList();
+        graph.Node.Clear();
+        foreach (var node in nodes)
+        {
+            var selected = opTypes.Contains(node.OpType) && !excluded.Contains(node.Name) && node.Domain is "" or "ai.onnx";
+            if (selected && node.OpType is "MatMul" or "Gemm" && node.Input.Count >= 2 && IsFloat(node.Input[0]) &&
+                Constant2D(node.Input[1]) is { } weight && (node.OpType != "Gemm" || GraphEditor.Int(node, "transA", 0) == 0))
+            {
+                var values = OnnxTensors.Floats(weight);
+                var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
+                // MatMulInteger takes W as [K, N]; a Gemm with transB holds [N, K].
+                var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0;
+                var (k, n) = transposed ? (columns, rows) : (rows, columns);
+                float W(int ki, int ni) => transposed ? values[ni * columns + ki] : values[ki * columns + ni];
+                var scales = ColumnScales(k, n, W, perChannel, qmax);
+                var ints = new sbyte[k * n];
+                for (var ki = 0; ki < k; ki++)
+                    for (var ni = 0; ni < n; ni++)
+                        ints[ki * n + ni] = (sbyte)Math.Clamp(Math.Round(W(ki, ni) / scales[perChannel ? ni : 0], MidpointRounding.ToEven), -qmax, qmax);
+                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, bits,
+                    perChannel ? QuantScheme.PerChannelSymmetric : QuantScheme.PerTensorSymmetric, QuantDtype.Int, scales, new long[scales.Length]));
+                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
+                    Array.Empty<float>(), Array.Empty<long>()));
+
+                var alpha = node.OpType == "Gemm" ? GraphEditor.Float(node, "alpha", 1f) : 1f;
+                var (q, scale, zeroPoint) = QuantizeActivation(node.Input[0]);
+                var weightName = onnx.Initializer($"{node.Name}.weight_quantized", ints, k, n);
+                var weightZero = onnx.Initializer($"{node.Name}.weight_zero_point", new sbyte[] { 0 });
+                var product = onnx.Node("MatMulInteger", $"{node.Name}.matmul_integer", new[] { q, weightName, zeroPoint, weightZero });
+                var asFloat = onnx.Node("Cast", $"{node.Name}.cast", new[] { product }, new Dictionary<string, object> { ["to"] = (long)OnnxTensors.Float });
+                var weightScale = onnx.Initializer($"{node.Name}.weight_scale", scales.Select(s => s * alpha).ToArray(), scales.Length);
+                var outputScale = onnx.Node("Mul", $"{node.Name}.output_scale", new[] { scale, weightScale });
+                var hasBias = node.OpType == "Gemm" && node.Input.Count > 2 && node.Input[2].Length > 0;
+                var scaled = hasBias ? onnx.Node("Mul", $"{node.Name}.scaled", new[] { asFloat, outputScale }) : null;
+                var last = new NodeProto { OpType = hasBias ? "Add" : "Mul", Name = onnx.Unique($"{node.Name}.dynamic") };
+                if (hasBias)
+                {
+                    var beta = GraphEditor.Float(node, "beta", 1f);
+                    var bias = beta == 1f ? node.Input[2] : onnx.Node("Mul", $"{node.Name}.beta_bias",
+                        new[] { node.Input[2], onnx.Initializer($"{node.Name}.beta", new[] { beta }) });
+                    last.Input.Add(scaled!);
+                    last.Input.Add(bias);
+                }
+                else
+                {
+                    last.Input.Add(asFloat);
+                    last.Input.Add(outputScale);
+                }
+                last.Output.Add(node.Output[0]);
+                onnx.Append(last);
+                continue;
+            }
+            if (selected && node.OpType == "Gather" && GraphEditor.Int(node, "axis", 0) == 0 && Constant2D(node.Input[0]) is { } table)
+            {
+                var values = OnnxTensors.Floats(table);
+                var (rows, width) = ((int)table.Dims[0], (int)table.Dims[1]);
+                // One scale per row (per token): rows differ in norm, and only the looked-up rows' scales are read.
+                var scales = ColumnScales(width, rows, (w, r) => values[r * width + w], perChannel, qmax);
+                var ints = new sbyte[values.Length];
+                for (var i = 0; i < values.Length; i++)
+                    ints[i] = (sbyte)Math.Clamp(Math.Round(values[i] / scales[perChannel ? i / width : 0], MidpointRounding.ToEven), -qmax, qmax);
+                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, bits,
+                    perChannel ? QuantScheme.PerChannelSymmetric : QuantScheme.PerTensorSymmetric, QuantDtype.Int, scales, new long[scales.Length]));
+                var tableName = onnx.Initializer($"{node.Name}.table_quantized", ints, rows, width);
+                var gathered = onnx.Node("Gather", $"{node.Name}.gather_quantized", new[] { tableName, node.Input[1] });
+                var last = new NodeProto { Name = onnx.Unique($"{node.Name}.dynamic") };
+                if (perChannel)
+                {
+                    var asFloat = onnx.Node("Cast", $"{node.Name}.cast", new[] { gathered }, new Dictionary<string, object> { ["to"] = (long)OnnxTensors.Float });
+                    var rowScales = onnx.Initializer($"{node.Name}.row_scale", scales, rows, 1);
+                    var gatheredScales = onnx.Node("Gather", $"{node.Name}.gather_scale", new[] { rowScales, node.Input[1] });
+                    last.OpType = "Mul";
+                    last.Input.Add(asFloat);
+                    last.Input.Add(gatheredScales);
+                }
+                else
+                {
+                    last.OpType = "DequantizeLinear";
+                    last.Input.Add(gathered);
+                    last.Input.Add(onnx.Initializer($"{node.Name}.table_scale", new[] { scales[0] }));
+                    last.Input.Add(onnx.Initializer($"{node.Name}.table_zero_point", new sbyte[] { 0 }));
+                }
+                last.Output.Add(node.Output[0]);
+                onnx.Append(last);
+                continue;
+            }
+            onnx.Append(node);
+        }
+        var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
+        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+        graph.ValueInfo.Clear();
+        return report;
+    }
+
+    // Symmetric scales of a [k, n] matrix read through at(k, n): one per column n, or one for all.
+    private static float[] ColumnScales(int k, int n, Func<int, int, float> at, bool perColumn, int qmax)
+    {
+        var maxima = new double[perColumn ? n : 1];
+        for (var ki = 0; ki < k; ki++)
+            for (var ni = 0; ni < n; ni++)
+            {
+                var slot = perColumn ? ni : 0;
+                maxima[slot] = Math.Max(maxima[slot], Math.Abs(at(ki, ni)));
+            }
+        return maxima.Select(m => Math.Max((float)(m / qmax), MinimumScale)).ToArray();
+    }
+}

@@ -1,0 +1,23 @@
+namespace MLNetQuant.OnnxPtq;
+
+/// <summary>Dynamic quantization of an existing float ONNX model — what ONNX Runtime's <c>quantize_dynamic</c> does for
+/// transformers: int8 weights (symmetric, per output column by default) written once, activations quantized to uint8
+/// at run time from each batch's own range, so no calibration data is needed and no activation range can be wrong.
+/// Each quantized MatMul/Gemm becomes DynamicQuantizeLinear → MatMulInteger → scale, which ONNX Runtime fuses into one
+/// integer kernel (DynamicQuantizeMatMul); embedding tables (Gather) are stored as int8 with a scale per row.</summary>
+public sealed class DynamicQuantizationOptions : OnnxModelOptions
+{
+    private static readonly string[] Supported = { "MatMul", "Gemm", "Gather" };
+
+    /// <summary>ONNX op types to quantize: MatMul and Gemm with a constant 2-D weight (the projections and feed-forward
+    /// layers of a transformer, a classifier's head), and Gather from a constant 2-D table along axis 0 (token and
+    /// position embeddings; int8 rows, dequantized after the lookup). Remove "Gather" to keep embeddings float.</summary>
+    public override IList<string> OpTypes { get; set; } = new List<string> { "MatMul", "Gemm", "Gather" };
+
+    /// <summary>7-bit weights ([−64, 63]) instead of 8-bit: for x86 CPUs without AVX-VNNI, whose uint8×int8 kernels sum
+    /// pairs of products in 16 bits and can saturate on full-range weights (ONNX Runtime's <c>reduce_range</c>). Costs
+    /// accuracy; leave off on VNNI machines (AVX512-VNNI, AVX-VNNI) and on ARM.</summary>
+    public bool ReduceRange { get; set; }
+
+    private protected override IReadOnlyCollection<string> SupportedOpTypes => Supported;
+}

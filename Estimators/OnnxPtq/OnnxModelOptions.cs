@@ -1,0 +1,105 @@
+using Onnx;
+using MLNetQuant.Training;
+
+namespace MLNetQuant.OnnxPtq;
+
+/// <summary>What every quantizer of an existing float ONNX model needs: the model, the columns that feed its inputs and
+/// receive its outputs, the nodes to leave alone. <see cref="OnnxQuantizationOptions"/> (static: Observer, Naive) and
+/// <see cref="DynamicQuantizationOptions"/> add their own.</summary>
+public abstract class OnnxModelOptions
+{
+    private protected OnnxModelOptions()
+    {
+    }
+
+    /// <summary>Path of the float ONNX model. Set this or <see cref="ModelBytes"/>.</summary>
+    public string? ModelPath { get; set; }
+
+    /// <summary>The float ONNX model's bytes. Set this or <see cref="ModelPath"/>.</summary>
+    public byte[]? ModelBytes { get; set; }
+
+    /// <summary>For a model with one input: the known-size vector column that feeds it (its values fill the input's
+    /// shape row by row). Models with several inputs read the columns named like their inputs, or
+    /// <see cref="InputColumns"/>.</summary>
+    public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>The column the model's first output is written to, unless <see cref="OutputColumns"/> chooses.</summary>
+    public string ScoreColumnName { get; set; } = "Score";
+
+    /// <summary>Graph input name → the column that feeds it, where they differ. Each column is a known-size vector (or
+    /// scalar) of the element type the input takes: Single, Double, Int64, Int32 or Boolean. Unmapped inputs read
+    /// <see cref="FeatureColumnName"/> (one-input models) or the column of their own name.</summary>
+    public IDictionary<string, string> InputColumns { get; set; } = new Dictionary<string, string>();
+
+    /// <summary>Graph input name → its per-row shape (all dimensions after the batch), for inputs with symbolic
+    /// dimensions (sequence length, image height and width) whose column does not carry them as
+    /// VectorDataViewType dimensions. The quantized ONNX model stays dynamic; the ML.NET transformer feeds this
+    /// shape.</summary>
+    public IDictionary<string, long[]> InputShapes { get; set; } = new Dictionary<string, long[]>();
+
+    /// <summary>Graph output name → column name, for each output to become a column. Empty (the default): the first
+    /// output becomes <see cref="ScoreColumnName"/>.</summary>
+    public IDictionary<string, string> OutputColumns { get; set; } = new Dictionary<string, string>();
+
+    /// <summary>For a classifier whose first output holds one score per class (probabilities or logits): the key-typed
+    /// column to add with the arg-max class, as ML.NET's multiclass trainers do (e.g. "PredictedLabel"). Null, the
+    /// default, keeps the model's output as the score column only — an ONNX file does not say it is a classifier.</summary>
+    public string? PredictedLabelColumnName { get; set; }
+
+    /// <summary>With <see cref="PredictedLabelColumnName"/>: a key column of the data (e.g. from MapValueToKey) whose
+    /// key values — one per class, in the model's output order — name the predicted keys. Null: the keys' values are
+    /// the class indices 0…K-1 (UInt32).</summary>
+    public string? LabelColumnName { get; set; }
+
+    /// <summary>Node names left in float.</summary>
+    public IList<string> ExcludedNodes { get; set; } = new List<string>();
+
+    /// <summary>Weights: one int8 scale per output channel (true) or per tensor.</summary>
+    public bool PerChannelWeights { get; set; } = true;
+
+    /// <summary>ONNX op types to quantize (each options class lists what it takes and its default).</summary>
+    public abstract IList<string> OpTypes { get; set; }
+
+    /// <summary>Receives progress reports.</summary>
+    public IProgress<QuantizationProgress>? Progress { get; set; }
+
+    /// <summary>The op types <see cref="OpTypes"/> may name.</summary>
+    private protected abstract IReadOnlyCollection<string> SupportedOpTypes { get; }
+
+    /// <summary>Checks every option; throws naming the first one at fault.</summary>
+    internal virtual void Validate()
+    {
+        if ((ModelPath is null) == (ModelBytes is null))
+            throw new ArgumentException("Set exactly one of ModelPath and ModelBytes.", ModelPath is null ? nameof(ModelBytes) : nameof(ModelPath));
+        if (ModelPath is not null && !File.Exists(ModelPath))
+            throw new FileNotFoundException($"No ONNX model at '{ModelPath}'.", ModelPath);
+        ReadModel();
+        if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("FeatureColumnName must name a column.", nameof(FeatureColumnName));
+        if (string.IsNullOrWhiteSpace(ScoreColumnName)) throw new ArgumentException("ScoreColumnName must name a column.", nameof(ScoreColumnName));
+        if (PredictedLabelColumnName is not null && string.IsNullOrWhiteSpace(PredictedLabelColumnName))
+            throw new ArgumentException("PredictedLabelColumnName must name a column, or be null for none.", nameof(PredictedLabelColumnName));
+        if (LabelColumnName is not null && (string.IsNullOrWhiteSpace(LabelColumnName) || PredictedLabelColumnName is null))
+            throw new ArgumentException("LabelColumnName only names the keys of PredictedLabelColumnName: set that too, and name a column.", nameof(LabelColumnName));
+        if (InputColumns is null || InputColumns.Any(p => string.IsNullOrWhiteSpace(p.Value)))
+            throw new ArgumentException("InputColumns must map input names to column names.", nameof(InputColumns));
+        if (OutputColumns is null || OutputColumns.Any(p => string.IsNullOrWhiteSpace(p.Value)) ||
+            OutputColumns.Values.Distinct().Count() != OutputColumns.Count)
+            throw new ArgumentException("OutputColumns must map output names to distinct column names.", nameof(OutputColumns));
+        if (InputShapes is null || InputShapes.Any(p => p.Value is null || p.Value.Any(d => d <= 0)))
+            throw new ArgumentException("InputShapes must give each input a per-row shape of positive dimensions.", nameof(InputShapes));
+        if (ExcludedNodes is null) throw new ArgumentNullException(nameof(ExcludedNodes));
+        if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
+        var unsupported = OpTypes.Where(o => !SupportedOpTypes.Contains(o)).ToArray();
+        if (unsupported.Length > 0)
+            throw new ArgumentException($"OpTypes: {string.Join(", ", unsupported)} not supported; use {string.Join(", ", SupportedOpTypes)}.", nameof(OpTypes));
+    }
+
+    /// <summary>How errors name the model: its path, or "ModelBytes".</summary>
+    internal string ModelSource => ModelPath is not null ? $"'{ModelPath}'" : nameof(ModelBytes);
+
+    /// <summary>The model of <see cref="ModelBytes"/> or <see cref="ModelPath"/>, parsed.</summary>
+    /// <exception cref="ArgumentException">The bytes are not an ONNX model (the option is named).</exception>
+    internal ModelProto ReadModel() => ModelBytes is not null
+        ? OnnxModelReader.Read(ModelBytes, nameof(ModelBytes))
+        : OnnxModelReader.Read(File.ReadAllBytes(ModelPath!), nameof(ModelPath), ModelPath);
+}

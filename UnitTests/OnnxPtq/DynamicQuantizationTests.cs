@@ -1,0 +1,111 @@
+using Microsoft.ML;
+using Microsoft.ML.OnnxRuntime;
+using MLNetQuant.OnnxPtq;
+using MLNetQuant.UnitTests.Graph;
+using Onnx;
+
+namespace MLNetQuant.UnitTests.OnnxPtq;
+
+/// <summary>Dynamic quantization of ONNX models (<c>ml.Quantization().Dynamic</c>): int8 weights and embedding tables,
+/// activations quantized at run time, run by ONNX Runtime's integer kernels.</summary>
+[TestClass]
+public sealed class DynamicQuantizationTests
+{
+    private const string TinyBert = "tiny_bert_op13.onnx";
+
+    public TestContext TestContext { get; set; } = null!;
+
+    private static double[] RowCosines(float[] expected, float[] actual, int rows)
+    {
+        var perRow = expected.Length / rows;
+        return Enumerable.Range(0, rows)
+            .Select(i => ZooModels.Cosine(expected.Skip(i * perRow).Take(perRow).ToArray(), actual.Skip(i * perRow).Take(perRow).ToArray())).ToArray();
+    }
+
+    private static float[] FloatScores(string path, ZooModels.TokenRow[] rows)
+    {
+        using var ids = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.input_ids).ToArray(), new long[] { rows.Length, 16 });
+        using var mask = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.attention_mask).ToArray(), new long[] { rows.Length, 16 });
+        return ZooModels.Run(File.ReadAllBytes(path), new[] { ("input_ids", ids), ("attention_mask", mask) });
+    }
+
+    [TestMethod]
+    public void TinyBert_RunsIntegerKernels_CloseToFloat_AfterSaveAndReload()
+    {
+        var ml = new MLContext(seed: 1);
+        var path = ZooModels.Path(TinyBert);
+        var schemaRows = ml.Data.LoadFromEnumerable(ZooModels.Tokens(4, 1));
+        using var quantized = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path }).Fit(schemaRows);
+
+        var held = ZooModels.Tokens(16, 2);
+        var viaMlNet = ZooModels.ScoresAfterReload(ml, quantized, schemaRows.Schema, held);
+        var cosines = RowCosines(FloatScores(path, held), viaMlNet, held.Length);
+        TestContext.WriteLine($"cosine min {cosines.Min():F5} mean {cosines.Average():F5}; {quantized.GetOnnxBytes().Length / 1024} KiB vs {new FileInfo(path).Length / 1024} KiB");
+        Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min(), "every row's logits stay within cosine 0.99 of the float model's");
+        Assert.IsLessThan(0.35, (double)quantized.GetOnnxBytes().Length / new FileInfo(path).Length, "int8 weights and tables: about a quarter of the file");
+
+        var ops = ZooModels.OptimizedOps(quantized.GetOnnxBytes());
+        TestContext.WriteLine(string.Join(", ", ops.GroupBy(o => o).Select(g => $"{g.Key}×{g.Count()}")));
+        var original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
+        var weights = original.Initializer.Where(t => t.Dims.Count == 2).Select(t => t.Name).ToHashSet();
+        var weighted = original.Node.Count(n => n.OpType is "MatMul" or "Gemm" && n.Input.Count > 1 && weights.Contains(n.Input[1]));
+        var integer = ops.Count(o => o is "DynamicQuantizeMatMul" or "MatMulIntegerToFloat" or "MatMulInteger");
+        Assert.AreEqual(weighted, integer, "each MatMul/Gemm with a constant weight runs as an integer kernel");
+        Assert.IsFalse(ops.Contains("Gemm"), "no float Gemm left");
+
+        var report = QuantizationReport.FromOnnx(quantized.GetOnnxBytes());
+        Assert.AreEqual("Dynamic", report.Algorithm);
+        Assert.AreEqual(weighted + 2, report.Tensors.Count(t => t.Tensor == QuantType.Weight), "every weight, plus the token and position tables");
+        Assert.IsTrue(report.Tensors.Where(t => t.OpType == "Gather").All(t => t.Scales.Length > 1), "embedding tables: one scale per row");
+    }
+
+    [TestMethod]
+    public void Embeddings_StayFloat_WhenGatherIsNotListed_AndExcludedNodesStayFloat()
+    {
+        var ml = new MLContext(seed: 1);
+        var path = ZooModels.Path(TinyBert);
+        var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
+        var firstGemm = graph.Node.First(n => n.OpType == "Gemm").Name;
+        var options = new DynamicQuantizationOptions { ModelPath = path, ExcludedNodes = { firstGemm } };
+        options.OpTypes.Remove("Gather");
+        using var quantized = ml.Quantization().Dynamic(options).Fit(ml.Data.LoadFromEnumerable(ZooModels.Tokens(2, 1)));
+        var report = QuantizationReport.FromOnnx(quantized.GetOnnxBytes());
+        Assert.IsFalse(report.Tensors.Any(t => t.OpType == "Gather"), "tables stay float");
+        Assert.IsFalse(report.Tensors.Any(t => t.Layer == firstGemm), "the excluded node stays float");
+        var written = ModelProto.Parser.ParseFrom(quantized.GetOnnxBytes()).Graph;
+        Assert.IsTrue(written.Node.Any(n => n.Name == firstGemm && n.OpType == "Gemm"));
+        Assert.IsFalse(written.Node.Any(n => n.OpType == "Gather" && n.Input[0].EndsWith(".table_quantized", StringComparison.Ordinal)));
+
+        var held = ZooModels.Tokens(8, 3);
+        var cosines = RowCosines(FloatScores(path, held), ZooModels.ScoresAfterReload(ml, quantized, ml.Data.LoadFromEnumerable(held).Schema, held), held.Length);
+        Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min());
+    }
+
+    [TestMethod]
+    public void PerTensorAndReducedRange_WeightsStayOnTheirGrids()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new DynamicQuantizationOptions { ModelPath = ZooModels.Path(TinyBert), PerChannelWeights = false, ReduceRange = true };
+        using var quantized = ml.Quantization().Dynamic(options).Fit(ml.Data.LoadFromEnumerable(ZooModels.Tokens(2, 1)));
+        var graph = ModelProto.Parser.ParseFrom(quantized.GetOnnxBytes()).Graph;
+        var report = QuantizationReport.FromOnnx(quantized.GetOnnxBytes());
+        Assert.IsTrue(report.Tensors.Where(t => t.Tensor == QuantType.Weight).All(t => t.Scales.Length == 1 && t.Bits == 7));
+        foreach (var weight in graph.Initializer.Where(t => t.Name.EndsWith(".weight_quantized", StringComparison.Ordinal)))
+        {
+            var values = weight.RawData.ToByteArray().Select(b => (int)unchecked((sbyte)b)).ToArray();
+            Assert.IsTrue(values.All(v => v is >= -63 and <= 63), $"{weight.Name}: 7-bit values");
+            Assert.IsTrue(values.Any(v => Math.Abs(v) == 63), $"{weight.Name}: the largest weight reaches the grid's end");
+        }
+    }
+
+    [TestMethod]
+    public void BadOptions_AreNamed()
+    {
+        var ml = new MLContext(seed: 1);
+        var options = new DynamicQuantizationOptions { ModelPath = ZooModels.Path(TinyBert), OpTypes = { "Conv" } };
+        var error = Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Dynamic(options));
+        StringAssert.Contains(error.Message, "Conv");
+        Assert.AreEqual("OpTypes", error.ParamName);
+        Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = "missing.onnx" }));
+    }
+}
