@@ -12,9 +12,9 @@ namespace MLNetQuant.Export;
 /// <item>Gather from a constant 2-D table along axis 0 → Gather of the int8 table, Cast, Mul by the gathered per-row
 /// scales (or DequantizeLinear with one scale): only the looked-up rows are dequantized.</item>
 /// </list>
-/// Weights are symmetric int8 (zero-point 0): the uint8×int8 kernels ORT runs fastest on x86 and ARM. Measured against
-/// the QDQ form (DynamicQuantizeLinear → DequantizeLinear → MatMul, which ORT leaves as float MatMul on dequantized
-/// tensors) in BENCHMARKS.md.</summary>
+/// Weights are symmetric int8 (zero-point 0): the uint8×int8 kernels ORT runs fastest on x86 and ARM. This form was chosen
+/// by measurement over the QDQ form (DynamicQuantizeLinear → DequantizeLinear on activation and weight → MatMul): on
+/// all-MiniLM-L6-v2, batch 8×128, 2 threads, 2.05× ORT float against 1.58× (BENCHMARKS.md).</summary>
 internal static class DynamicQuantizationRewriter
 {
     // PyTorch's smallest scale (float32 eps): an all-zero column keeps a finite grid.
