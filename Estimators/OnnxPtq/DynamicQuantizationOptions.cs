@@ -14,7 +14,7 @@ public sealed class DynamicQuantizationOptions : OnnxModelOptions
     /// position embeddings; int8 rows, dequantized after the lookup). Remove "Gather" to keep embeddings float.</summary>
     public override IList<string> OpTypes { get; set; } = new List<string> { "MatMul", "Gemm", "Gather" };
 
-    /// <summary>7-bit weights ([−64, 63]) instead of 8-bit: for x86 CPUs without AVX-VNNI, whose uint8×int8 kernels sum
+    /// <summary>7-bit weights ([−63, 63]) instead of 8-bit: for x86 CPUs without AVX-VNNI, whose uint8×int8 kernels sum
     /// pairs of products in 16 bits and can saturate on full-range weights (ONNX Runtime's <c>reduce_range</c>). Costs
     /// accuracy; leave off on VNNI machines (AVX512-VNNI, AVX-VNNI) and on ARM.</summary>
     public bool ReduceRange { get; set; }
