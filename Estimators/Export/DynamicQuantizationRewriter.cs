@@ -12,7 +12,9 @@ namespace MLNetQuant.Export;
 /// <item>Gather from a constant 2-D table along axis 0 → Gather of the int8 table, Cast, Mul by the gathered per-row
 /// scales (or DequantizeLinear with one scale): only the looked-up rows are dequantized.</item>
 /// </list>
-/// Weights are symmetric int8 (zero-point 0): the uint8×int8 kernels ORT runs fastest on x86 and ARM. This form was chosen
+/// Weights are symmetric int8 (zero-point 0) on [−127, 127] with scale max|w|/127, as ONNX Runtime's own
+/// <c>quantize_dynamic</c> writes them (the static path follows PyTorch's [−128, 127], max|w|/127.5): the uint8×int8
+/// kernels ORT runs fastest on x86 and ARM. This form was chosen
 /// by measurement over the QDQ form (DynamicQuantizeLinear → DequantizeLinear on activation and weight → MatMul): on
 /// all-MiniLM-L6-v2, batch 8×128, 2 threads, 2.05× ORT float against 1.58× (BENCHMARKS.md).</summary>
 internal static class DynamicQuantizationRewriter
@@ -30,7 +32,8 @@ internal static class DynamicQuantizationRewriter
         var report = new List<QuantizedTensorReport>();
         var quantizedActivations = new Dictionary<string, (string Q, string Scale, string ZeroPoint)>(StringComparer.Ordinal);
         var qmax = reduceRange ? 63 : 127;
-        var bits = reduceRange ? 7 : 8;
+        QuantizedTensorReport WeightReport(NodeProto node, float[] scales) => new(node.Name, node.OpType, QuantType.Weight, reduceRange ? 7 : 8,
+            perChannel ? QuantScheme.PerChannelSymmetric : QuantScheme.PerTensorSymmetric, QuantDtype.Int, scales, new long[scales.Length]);
         bool IsFloat(string tensor) => elementTypes.TryGetValue(tensor, out var type) && type == OnnxTensors.Float;
         TensorProto? Constant2D(string name) =>
             initializers.TryGetValue(name, out var t) && t.DataType == OnnxTensors.Float && t.Dims.Count == 2 ? t : null;
@@ -66,9 +69,8 @@ internal static class DynamicQuantizationRewriter
                 var ints = new sbyte[k * n];
                 for (var ki = 0; ki < k; ki++)
                     for (var ni = 0; ni < n; ni++)
-                        ints[ki * n + ni] = (sbyte)Math.Clamp(Math.Round(W(ki, ni) / scales[perChannel ? ni : 0], MidpointRounding.ToEven), -qmax, qmax);
-                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, bits,
-                    perChannel ? QuantScheme.PerChannelSymmetric : QuantScheme.PerTensorSymmetric, QuantDtype.Int, scales, new long[scales.Length]));
+                        ints[ki * n + ni] = Round(W(ki, ni), scales[perChannel ? ni : 0], qmax);
+                report.Add(WeightReport(node, scales));
                 report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
                     Array.Empty<float>(), Array.Empty<long>()));
 
@@ -108,9 +110,8 @@ internal static class DynamicQuantizationRewriter
                 var scales = ColumnScales(width, rows, (w, r) => values[r * width + w], perChannel, qmax);
                 var ints = new sbyte[values.Length];
                 for (var i = 0; i < values.Length; i++)
-                    ints[i] = (sbyte)Math.Clamp(Math.Round(values[i] / scales[perChannel ? i / width : 0], MidpointRounding.ToEven), -qmax, qmax);
-                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, bits,
-                    perChannel ? QuantScheme.PerChannelSymmetric : QuantScheme.PerTensorSymmetric, QuantDtype.Int, scales, new long[scales.Length]));
+                    ints[i] = Round(values[i], scales[perChannel ? i / width : 0], qmax);
+                report.Add(WeightReport(node, scales));
                 var tableName = onnx.Initializer($"{node.Name}.table_quantized", ints, rows, width);
                 var gathered = onnx.Node("Gather", $"{node.Name}.gather_quantized", new[] { tableName, node.Input[1] });
                 var last = new NodeProto { Name = onnx.Unique($"{node.Name}.dynamic") };
@@ -136,11 +137,14 @@ internal static class DynamicQuantizationRewriter
             }
             onnx.Append(node);
         }
-        var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+        new GraphEditor(model).RemoveUnused(); // the float weights and tables replaced
         graph.ValueInfo.Clear();
         return report;
     }
+
+    // The grid point of value/scale: round half to even, saturated to [−qmax, qmax].
+    private static sbyte Round(float value, float scale, int qmax) =>
+        (sbyte)Math.Clamp(Math.Round(value / scale, MidpointRounding.ToEven), -qmax, qmax);
 
     // Symmetric scales of a [k, n] matrix read through at(k, n): one per column n, or one for all.
     private static float[] ColumnScales(int k, int n, Func<int, int, float> at, bool perColumn, int qmax)

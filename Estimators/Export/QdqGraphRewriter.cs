@@ -51,11 +51,10 @@ internal static class QdqGraphRewriter
                     // The input is quantized here for this node alone, so it can gain the zero channels the fast
                     // kernel needs (a shared requantized tensor cannot: a Pad between DequantizeLinear and the Conv
                     // would stop the fusion).
-                    var source = i == 0 && padChannels > 0
-                        ? ConvChannelPadding.PadInput(onnx, node.Input[i], weight!.Shape.Length, padChannels, node.Name)
-                        : node.Input[i];
+                    var pad = i == 0 && padChannels > 0;
+                    var source = pad ? ConvChannelPadding.PadInput(onnx, node.Input[i], weight!.Shape.Length, padChannels, node.Name) : node.Input[i];
                     node.Input[i] = QuantizeDequantize(source, grid, weighted ? $"{node.Name}.input" : $"{node.Name}.input{i}");
-                    if (i == 0 && padChannels > 0) weight = ConvChannelPadding.PadWeight(weight!, padChannels);
+                    if (pad) weight = ConvChannelPadding.PadWeight(weight!, padChannels);
                 }
                 if (!fed.TryGetValue(node.Name, out var list)) fed[node.Name] = list = new List<(string, string)>();
                 list.Add((originalInputs[i], node.Input[i]));
@@ -94,8 +93,7 @@ internal static class QdqGraphRewriter
                 gridOf[dq] = outputGrid;
             }
         }
-        var used = graph.Node.SelectMany(n => n.Input).Concat(graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
-        foreach (var unused in graph.Initializer.Where(t => !used.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+        new GraphEditor(model).RemoveUnused(); // the float weights and biases replaced
         graph.ValueInfo.Clear();
         return fed;
     }

@@ -113,10 +113,7 @@ internal sealed class OnnxPostTrainingQuantizer
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"float kernel: {kernel.Node} ({kernel.OpType}): {kernel.Reason}");
             report = report with { FloatKernels = census };
         }
-        model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
-        var shapes = bindings.Where(b => InputIsDynamic(b.GraphInput)).ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => (int)d)).ToArray());
-        return new QuantizedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report, bindings.Select(b => b.Column).ToArray(),
-            outputs.Select(o => o.Column).ToArray(), shapes);
+        return Package(model, report, bindings, outputs);
     }
 
     /// <summary>Writes the dynamically quantized model (<see cref="DynamicQuantizationOptions"/>): no data is read
@@ -131,20 +128,27 @@ internal sealed class OnnxPostTrainingQuantizer
         var model = _model.Clone();
         var tensors = DynamicQuantizationRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal),
             options.ExcludedNodes.ToHashSet(StringComparer.Ordinal), options.PerChannelWeights, options.ReduceRange, _types);
+        // Inputs are renamed after the rewrite, which looks tensors up by their original names.
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         RenameInputs(model, onnx, bindings, names);
-        foreach (var node in model.Graph.Node)
-            for (var i = 0; i < node.Input.Count; i++)
-                if (names.TryGetValue(node.Input[i], out var renamed)) node.Input[i] = renamed;
+        var editor = new GraphEditor(model);
+        foreach (var (original, column) in names) editor.ReplaceUses(original, column);
         NameOutputs(model, onnx, outputs);
-        model.ProducerName = "MLNetQuant";
-        model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
         var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, "Dynamic", tensors);
-        model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
         var layers = tensors.Where(t => t.Tensor == QuantType.Weight).GroupBy(t => t.OpType).Select(g => $"{g.Count()} {g.Key}");
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
             $"ONNX Dynamic: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset}" : "")}, quantized {string.Join(", ", layers)}.");
+        return Package(model, report, bindings, outputs);
+    }
+
+    // The written model as the estimator takes it: producer and report in the file, the columns it reads and writes, and
+    // the shapes ML.NET must feed for symbolic dimensions.
+    private QuantizedModel Package(ModelProto model, QuantizationReport report, List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs)
+    {
+        model.ProducerName = "MLNetQuant";
+        model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
+        model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
         var shapes = bindings.Where(b => InputIsDynamic(b.GraphInput)).ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => (int)d)).ToArray());
         return new QuantizedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report, bindings.Select(b => b.Column).ToArray(),
             outputs.Select(o => o.Column).ToArray(), shapes);
@@ -354,8 +358,6 @@ internal sealed class OnnxPostTrainingQuantizer
         }
         var fed = QdqGraphRewriter.Rewrite(model, onnx, annotations, names);
         NameOutputs(model, onnx, outputs);
-        model.ProducerName = "MLNetQuant";
-        model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
         return (model, new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, annotations.Report), fed);
     }
 
