@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.ML;
 using MLNetQuant.Samples.Shared;
 using MLNetQuant.Training;
@@ -77,7 +76,7 @@ internal static class EngineCostBenchmark
         var median = ratios.Count == 0 ? double.NaN : ratios[ratios.Count / 2];
         var result = new EngineCostResult("engine-cost", rounds, capped.Select(s => Math.Round(s, 1)).ToArray(),
             uncapped.Select(s => Math.Round(s, 1)).ToArray(), Math.Round(median, 3), uncappedDiverged, cappedDiverged, command);
-        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        ResultFile.Write(output, result.Name, result);
         Console.WriteLine($"==> oneDNN cap: float epoch capped/uncapped median {median:F2}× over {ratios.Count} pairs; " +
             $"uncapped diverged {uncappedDiverged}/{rounds}, capped {cappedDiverged}/{rounds}");
         return result;

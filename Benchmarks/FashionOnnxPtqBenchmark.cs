@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
@@ -44,7 +43,7 @@ internal static class FashionOnnxPtqBenchmark
             var result = new FashionOnnxResult(file.Replace(".onnx", "-observer-w8a8", StringComparison.Ordinal), "Histogram", 1000,
                 Math.Round(floatAccuracy, 2), Math.Round(int8Accuracy, 2), Math.Round(int8Accuracy - floatAccuracy, 2),
                 int8Accuracy >= floatAccuracy - 0.5, new FileInfo(path).Length, model.GetOnnxBytes().LongLength, command);
-            File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+            ResultFile.Write(output, result.Name, result);
             Console.WriteLine($"==> {file}: float {floatAccuracy:F2} %, int8 {int8Accuracy:F2} % ({result.Difference:+0.00;-0.00} pt; target within 0.5) " +
                 $"{(result.Met ? "met" : "MISSED")}; {result.Int8Bytes / 1024} KiB vs {result.FloatBytes / 1024} KiB");
         }

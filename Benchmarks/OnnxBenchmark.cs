@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.Export;
@@ -157,7 +156,7 @@ internal sealed class OnnxBenchmark
     }
 
     private void Write<T>(string name, T result) =>
-        File.WriteAllText(Path.Combine(_output, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        ResultFile.Write(_output, name, result);
 
     private sealed class PredictionRow
     {

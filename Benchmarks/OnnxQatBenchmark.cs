@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.ML;
 using MLNetQuant.Configuration;
 using MLNetQuant.Training;
@@ -49,7 +48,7 @@ internal static class OnnxQatBenchmark
 
     private static void Write(string output, BenchmarkResult result)
     {
-        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        ResultFile.Write(output, result.Name, result);
         Console.WriteLine($"==> {result.Name}: {result.Accuracy:F2} % vs {result.Baseline} {result.BaselineAccuracy:F2} % (target >= {result.Target:F2}) " +
             $"{(result.Met ? "met" : "MISSED")}; {result.SecondsPerEpoch:F1} s/epoch");
     }

@@ -6,7 +6,6 @@
 //   dotnet run --project Benchmarks -c Release -- --train 2000 --test 500 --float-epochs 1 --bnn-epochs 1
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.ML;
 using MLNetQuant;
 using MLNetQuant.Benchmarks;
@@ -68,7 +67,7 @@ void Record(string name, string algorithm, string bits, QuantizationRun run, str
         Math.Round(baselineAccuracy - allowedDrop, 2), acc >= baselineAccuracy - allowedDrop - 1e-9, Math.Round(seconds, 1),
         epochs, command, notes);
     results.Add(result);
-    File.WriteAllText(Path.Combine(o.Output, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+    ResultFile.Write(o.Output, name, result);
     Console.WriteLine($"==> {name}: {acc:F2} % vs {baseline} {baselineAccuracy:F2} % (target >= {baselineAccuracy - allowedDrop:F2}) " +
         $"{(result.Met ? "met" : "MISSED")}; {seconds:F1} s/epoch; {clock.Elapsed:hh\\:mm\\:ss} elapsed");
 }
@@ -218,7 +217,7 @@ if (o.Runs("timing"))
         $"QAT/float epoch time over {o.TimingRounds} interleaved rounds of {o.TimingRows} rows: {string.Join(", ", ratios.Select(r => r.ToString("F3")))}; " +
         $"float {floatSeconds / o.TimingRounds:F2} s, QAT {qatSeconds / o.TimingRounds:F2} s per round; 'accuracy' holds the ratio, secondsPerEpoch the full-epoch QAT estimate");
     results.Add(result);
-    File.WriteAllText(Path.Combine(o.Output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+    ResultFile.Write(o.Output, result.Name, result);
     Console.WriteLine($"==> QAT epoch / float epoch = {ratio:F3} (target <= 1.3) {(ratio <= 1.3 ? "met" : "MISSED")}");
 }
 

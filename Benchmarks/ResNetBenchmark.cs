@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
@@ -66,24 +65,19 @@ internal static class ResNetBenchmark
             return watch.Elapsed.TotalMilliseconds / iterations / batch.Length;
         }
         // Each session is warmed up at each batch size first (the first run at a new size plans and allocates its
-        // buffers), then float and int8 alternate over seven rounds and each reports its median round: the machine is
-        // shared, and a single slow moment should move neither side.
-        double Median(List<double> values) => values.OrderBy(v => v).ElementAt(values.Count / 2);
+        // buffers), then float and int8 alternate over seven rounds (SideBySide).
         var one = held.Take(1).ToArray();
         var thirtyTwo = held.Take(32).ToArray();
-        var (f1s, q1s, f32s, q32s) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
         Time(floatSession, inputName, outputName, one, 3);
         Time(int8Session, "Features", "Score", one, 3);
         Time(floatSession, inputName, outputName, thirtyTwo, 1);
         Time(int8Session, "Features", "Score", thirtyTwo, 1);
-        for (var round = 0; round < 7; round++)
-        {
-            f1s.Add(Time(floatSession, inputName, outputName, one, 20));
-            q1s.Add(Time(int8Session, "Features", "Score", one, 20));
-            f32s.Add(Time(floatSession, inputName, outputName, thirtyTwo, 2));
-            q32s.Add(Time(int8Session, "Features", "Score", thirtyTwo, 2));
-        }
-        var (f1, q1, f32, q32) = (Median(f1s), Median(q1s), Median(f32s), Median(q32s));
+        var medians = SideBySide.Medians(7,
+            () => Time(floatSession, inputName, outputName, one, 20),
+            () => Time(int8Session, "Features", "Score", one, 20),
+            () => Time(floatSession, inputName, outputName, thirtyTwo, 2),
+            () => Time(int8Session, "Features", "Score", thirtyTwo, 2));
+        var (f1, q1, f32, q32) = (medians[0], medians[1], medians[2], medians[3]);
         var originalBytes = new FileInfo(modelPath).Length;
         var result = new ResNetResult("resnet18-observer-w8a8", calibrationRows, held.Length, Math.Round(cosines.Average(), 5),
             Math.Round(cosines.Min(), 5), Math.Round(f1, 2), Math.Round(q1, 2), Math.Round(f1 / q1, 2), Math.Round(f32, 2), Math.Round(q32, 2),
@@ -91,7 +85,7 @@ internal static class ResNetBenchmark
             foldedBatchNorms, Math.Round(calibrationSeconds, 1), threads,
             "Fashion-MNIST images (calibration: training set; evaluation: test set) scaled ×8 to 224×224 with nearest neighbours, grey copied to 3 channels, 0–255 minus the package's ImageNet mean image",
             command);
-        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        ResultFile.Write(output, result.Name, result);
         Console.WriteLine($"==> ResNet-18 PTQ: cosine mean {result.MeanCosine:F4} (min {result.MinCosine:F4}) on {held.Length} images; " +
             $"batch 1 {f1:F2} → {q1:F2} ms/image ({result.SpeedupBatch1:F2}×), batch 32 {f32:F2} → {q32:F2} ms/image ({result.SpeedupBatch32:F2}×); " +
             $"size {result.SizeRatio:P1}; {foldedBatchNorms} BN folded; calibration {calibrationSeconds:F0} s");
@@ -161,7 +155,7 @@ internal static class CalibrationMemory
         var large = Measure(largeRows);
         var result = new CalibrationMemoryResult("resnet18-calibration-memory", smallRows, small >> 20, largeRows, large >> 20,
             Math.Round((double)large / small, 3), command);
-        File.WriteAllText(Path.Combine(output, $"{result.Name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+        ResultFile.Write(output, result.Name, result);
         Console.WriteLine($"==> ResNet-18 calibration peak memory: {small >> 20} MiB for {smallRows} rows, {large >> 20} MiB for {largeRows} rows ({result.Ratio:F2}×)");
         return result;
     }
