@@ -60,7 +60,7 @@ public abstract class OnnxModelOptions
     /// <summary>ONNX op types to quantize (each options class lists what it takes and its default).</summary>
     public abstract IList<string> OpTypes { get; set; }
 
-    /// <summary>Receives progress reports.</summary>
+    /// <summary>Receives progress reports (Observer's calibration; Naive and Dynamic read no data and report none).</summary>
     public IProgress<QuantizationProgress>? Progress { get; set; }
 
     /// <summary>The op types <see cref="OpTypes"/> may name.</summary>

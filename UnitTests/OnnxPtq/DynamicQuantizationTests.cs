@@ -107,5 +107,8 @@ public sealed class DynamicQuantizationTests
         StringAssert.Contains(error.Message, "Conv");
         Assert.AreEqual("OpTypes", error.ParamName);
         Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = "missing.onnx" }));
+        var noList = Assert.ThrowsExactly<ArgumentNullException>(() =>
+            ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = ZooModels.Path(TinyBert), ExcludedNodes = null! }));
+        Assert.AreEqual("ExcludedNodes", noList.ParamName);
     }
 }
