@@ -6,7 +6,10 @@ namespace MLNetQuant.Benchmarks;
 internal static class ResultFile
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions SnakeCase = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    public static void Write<T>(string folder, string name, T result) =>
-        File.WriteAllText(Path.Combine(folder, $"{name}.json"), JsonSerializer.Serialize(result, Indented));
+    /// <summary>Writes <paramref name="result"/>; <paramref name="snakeCase"/> names its fields speedup_vs_float,
+    /// size_ratio … where an issue asks for those names.</summary>
+    public static void Write<T>(string folder, string name, T result, bool snakeCase = false) =>
+        File.WriteAllText(Path.Combine(folder, $"{name}.json"), JsonSerializer.Serialize(result, snakeCase ? SnakeCase : Indented));
 }

@@ -82,6 +82,11 @@ public sealed class QuantizationCatalog
     /// range — for transformers, whose activations no fixed range fits. Reads no data.</summary>
     public OnnxQuantizationEstimator Dynamic(OnnxPtq.DynamicQuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Dynamic);
 
+    /// <summary>Weight-only int4 quantization of a float ONNX model (path or bytes), for size: 4-bit block-wise weights
+    /// on MatMul/Gemm and embedding tables (ONNX Runtime's MatMulNBits and GatherBlockQuantized), activations float.
+    /// Reads no data.</summary>
+    public OnnxQuantizationEstimator Int4(OnnxPtq.Int4QuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Int4);
+
     private static T Fill<T>(T options, nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<QuantConfig>? config,
         string featureColumnName, string labelColumnName) where T : QuantizationOptions
     {

@@ -6,14 +6,14 @@ namespace MLNetQuant;
 
 /// <summary>Post-training quantization of an existing float ONNX model as an ML.NET estimator: <see cref="Fit"/>
 /// calibrates in ONNX Runtime over its input (Observer), only rounds the weights (Naive) or quantizes weights and lets
-/// activations be quantized at run time (Dynamic), and returns the same <see cref="QuantizedModelTransformer"/> as the
+/// activations be quantized at run time (Dynamic) or packs them as 4-bit blocks (Int4), and returns the same <see cref="QuantizedModelTransformer"/> as the
 /// training estimators.</summary>
 /// <remarks>
 /// <format type="text/markdown"><![CDATA[
 /// ### Estimator characteristics
 /// |  |  |
 /// | -- | -- |
-/// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive, Dynamic: no (the schema binds the inputs) |
+/// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive, Dynamic, Int4: no (the schema binds the inputs) |
 /// | Input column data type | One known-size vector per model input, of the element type it takes (Single, Double, Int64, Int32, Boolean) |
 /// | Output column data type | Vectors of the model's output types (by default the first output as Score); with PredictedLabelColumnName, a key (the arg-max class) |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, ONNX Runtime |
@@ -31,23 +31,31 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
         _ml = ml;
         _options = options ?? throw new ArgumentNullException(nameof(options));
         options.Validate();
-        if (mode != OnnxQuantizationMode.Dynamic && options is not OnnxQuantizationOptions)
-            throw new ArgumentException($"{mode} takes OnnxQuantizationOptions.", nameof(options));
+        var expected = mode switch
+        {
+            OnnxQuantizationMode.Dynamic => typeof(DynamicQuantizationOptions),
+            OnnxQuantizationMode.Int4 => typeof(Int4QuantizationOptions),
+            _ => typeof(OnnxQuantizationOptions),
+        };
+        if (options.GetType() != expected) throw new ArgumentException($"{mode} takes {expected.Name}.", nameof(options));
         _mode = mode;
         // Importing here names an unsupported opset, op or output before any data is read.
         _quantizer = new OnnxPostTrainingQuantizer(options);
         _quantizer.OutputColumns();
     }
 
-    /// <summary>Calibrates (Observer), rounds the weights (Naive) or writes the dynamic model (Dynamic), and wraps the
+    /// <summary>Calibrates (Observer), rounds the weights (Naive) or writes the dynamic (Dynamic) or int4 (Int4) model, and wraps the
     /// quantized model.</summary>
     public QuantizedModelTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         var label = LabelColumn(input.Schema);
-        var quantized = _mode == OnnxQuantizationMode.Dynamic
-            ? _quantizer.QuantizeDynamic(_ml, input)
-            : _quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive);
+        var quantized = _mode switch
+        {
+            OnnxQuantizationMode.Dynamic => _quantizer.QuantizeDynamic(_ml, input),
+            OnnxQuantizationMode.Int4 => _quantizer.QuantizeInt4(_ml, input),
+            _ => _quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive),
+        };
         return new QuantizedModelTransformer(_ml, quantized.Onnx, quantized.InputColumns, quantized.OutputColumns, quantized.InputShapes,
             quantized.Report, _options.PredictedLabelColumnName, label, input);
     }

@@ -13,10 +13,16 @@ namespace MLNetQuant;
 /// <param name="Bits">Configured bit width.</param>
 /// <param name="Scheme">Per-tensor or per-channel, affine or symmetric.</param>
 /// <param name="Dtype">Signed or unsigned grid.</param>
-/// <param name="Scales">One scale (per tensor) or one per channel.</param>
+/// <param name="Scales">One scale (per tensor) or one per channel; empty for block-wise weights (<see cref="BlockSize"/>).</param>
 /// <param name="ZeroPoints">Zero-points, as many as scales.</param>
 public sealed record QuantizedTensorReport(string Layer, string OpType, QuantType Tensor, int Bits, QuantScheme Scheme,
-    QuantDtype Dtype, float[] Scales, long[] ZeroPoints);
+    QuantDtype Dtype, float[] Scales, long[] ZeroPoints)
+{
+    /// <summary>For block-wise weights (weight-only int4): the number of consecutive values along the reduction axis
+    /// that share one scale and zero-point; 0 otherwise. Block scales stay in the model's initializers only — a small
+    /// transformer has hundreds of thousands, which would outweigh its int4 weights in the report.</summary>
+    public int BlockSize { get; init; }
+}
 
 /// <summary>How far one quantized node's output moved from the float model's, on a few calibration rows.</summary>
 /// <param name="Node">The ONNX node (or layer) name.</param>

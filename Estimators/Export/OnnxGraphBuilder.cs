@@ -26,6 +26,9 @@ public sealed class OnnxGraphBuilder
             _used[name] = 1;
     }
 
+    /// <summary>The node added last (to set what the Node helpers do not: a domain, a reused output name).</summary>
+    internal NodeProto LastNode => _graph.Node[^1];
+
     /// <summary>Appends an existing node as it is (its names must already be reserved).</summary>
     internal void Append(NodeProto node) => _graph.Node.Add(node);
 

@@ -121,13 +121,42 @@ internal sealed class OnnxPostTrainingQuantizer
     public QuantizedModel QuantizeDynamic(MLContext ml, IDataView data)
     {
         var options = (DynamicQuantizationOptions)_options;
+        return RewriteWithoutData(ml, data, "Dynamic", (model, _, _) => DynamicQuantizationRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal),
+            options.ExcludedNodes.ToHashSet(StringComparer.Ordinal), options.PerChannelWeights, options.ReduceRange, _types));
+    }
+
+    /// <summary>Writes the weight-only int4 model (<see cref="Int4QuantizationOptions"/>): no data is read but the
+    /// schema, to bind the inputs.</summary>
+    public QuantizedModel QuantizeInt4(MLContext ml, IDataView data)
+    {
+        var options = (Int4QuantizationOptions)_options;
+        var gptq = options.Rounding == Int4Rounding.Gptq;
+        return RewriteWithoutData(ml, data, gptq ? "Int4 GPTQ" : "Int4", (model, bindings, log) =>
+        {
+            var hessians = gptq ? Hessians(data, bindings, options, log) : new Dictionary<string, Tensor>();
+            try
+            {
+                return Int4WeightRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal), options.ExcludedNodes.ToHashSet(StringComparer.Ordinal),
+                    options.BlockSize, options.Symmetric, options.AccuracyLevel, _types, hessians);
+            }
+            finally
+            {
+                foreach (var hessian in hessians.Values) hessian.Dispose();
+            }
+        });
+    }
+
+    // The weight quantizers (Dynamic, Int4): rewrite a copy of the model (reading data only for GPTQ's statistics), then
+    // bind its inputs to the columns and name its outputs.
+    private QuantizedModel RewriteWithoutData(MLContext ml, IDataView data, string algorithm,
+        Func<ModelProto, List<InputBinding>, Microsoft.ML.Runtime.IChannel, List<QuantizedTensorReport>> rewrite)
+    {
         var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("MLNetQuant");
         using var log = host.Start("MLNetQuant");
         var bindings = InputBinding.Resolve(_model, data.Schema, _options.InputColumns, _options.FeatureColumnName, _options.InputShapes);
         var outputs = OutputColumns();
         var model = _model.Clone();
-        var tensors = DynamicQuantizationRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal),
-            options.ExcludedNodes.ToHashSet(StringComparer.Ordinal), options.PerChannelWeights, options.ReduceRange, _types);
+        var tensors = rewrite(model, bindings, log);
         // Inputs are renamed after the rewrite, which looks tensors up by their original names.
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -135,10 +164,10 @@ internal sealed class OnnxPostTrainingQuantizer
         var editor = new GraphEditor(model);
         foreach (var (original, column) in names) editor.ReplaceUses(original, column);
         NameOutputs(model, onnx, outputs);
-        var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, "Dynamic", tensors);
+        var report = new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, tensors);
         var layers = tensors.Where(t => t.Tensor == QuantType.Weight).GroupBy(t => t.OpType).Select(g => $"{g.Count()} {g.Key}");
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
-            $"ONNX Dynamic: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset}" : "")}, quantized {string.Join(", ", layers)}.");
+            $"ONNX {algorithm}: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset}" : "")}, quantized {string.Join(", ", layers)}.");
         return Package(model, report, bindings, outputs);
     }
 
@@ -256,56 +285,27 @@ internal sealed class OnnxPostTrainingQuantizer
         var observers = tensors.ToDictionary(t => t, _ => ActivationObservers.Create(Static.Calibration, spec, Static.Percentile));
         try
         {
-            using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(probe));
-            using var runOptions = new RunOptions();
-            using var reader = new InputBatchReader(data, bindings, Static.BatchSize);
             var infinite = new HashSet<string>(StringComparer.Ordinal);
-            long rows = 0;
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (true)
+            StreamTensors(probe, data, bindings, tensors, Static.BatchSize, Static.CalibrationRows, log, (name, value, rows) =>
             {
-                var wanted = Static.CalibrationRows == 0 ? Static.BatchSize : (int)Math.Min(Static.BatchSize, Static.CalibrationRows - rows);
-                var count = wanted > 0 ? reader.Read(wanted) : 0;
-                if (count == 0) break;
-                rows += count;
-                var inputs = reader.Values(count);
-                try
+                if (infinite.Contains(name)) return;
+                // A scope holds every temporary: a chained call's intermediate tensor (values.abs() in
+                // values.abs().max()) is otherwise unreachable during the next native call, and its finalizer
+                // can free it mid-call (seen: a crash inside at::native::max).
+                using var scope = NewDisposeScope();
+                var values = tensor(value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
+                if (values.isnan().any().item<bool>())
+                    throw new ArgumentException($"The model's tensor '{name}' is NaN on calibration rows {rows}; " +
+                        "check those rows of the input columns (a NaN feature propagates).");
+                if (values.abs().max().item<float>() >= MaskMagnitude)
                 {
-                    using var outputs = session.Run(runOptions, reader.InputNames, inputs, tensors);
-                    for (var i = 0; i < tensors.Count; i++)
-                    {
-                        if (infinite.Contains(tensors[i])) continue;
-                        // A scope holds every temporary: a chained call's intermediate tensor (values.abs() in
-                        // values.abs().max()) is otherwise unreachable during the next native call, and its finalizer
-                        // can free it mid-call (seen: a crash inside at::native::max).
-                        using var scope = NewDisposeScope();
-                        var info = outputs[i].GetTensorTypeAndShape();
-                        var values = tensor(outputs[i].GetTensorDataAsSpan<float>().ToArray(), info.Shape);
-                        if (values.isnan().any().item<bool>())
-                            throw new ArgumentException($"The model's tensor '{tensors[i]}' is NaN on calibration rows {rows - count + 1}–{rows}; " +
-                                "check those rows of the input columns (a NaN feature propagates).");
-                        if (values.abs().max().item<float>() >= MaskMagnitude)
-                        {
-                            // ±∞ or a masking constant by design (an attention mask added to the scores): no 8-bit
-                            // grid can hold it next to the real values.
-                            infinite.Add(tensors[i]);
-                            continue;
-                        }
-                        observers[tensors[i]].Observe(values);
-                    }
+                    // ±∞ or a masking constant by design (an attention mask added to the scores): no 8-bit
+                    // grid can hold it next to the real values.
+                    infinite.Add(name);
+                    return;
                 }
-                finally
-                {
-                    foreach (var value in inputs) value.Dispose();
-                }
-                var last = count < wanted;
-                var progress = new QuantizationProgress("calibrate", 1, 1, (rows + Static.BatchSize - 1) / Static.BatchSize, rows,
-                    double.NaN, double.NaN, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, last);
-                _options.Progress?.Report(progress);
-                log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{progress} ({tensors.Count} tensors observed)");
-                if (last) break;
-            }
-            if (rows == 0) throw new InvalidOperationException("The calibration data has no rows.");
+                observers[name].Observe(values);
+            });
             foreach (var name in infinite)
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"left float: tensor '{name}' holds values of magnitude ≥ 1e8 or infinite " +
                     "(a masking constant, for instance in attention), which no 8-bit grid can represent next to its signal; the nodes reading it keep float inputs.");
@@ -314,6 +314,78 @@ internal sealed class OnnxPostTrainingQuantizer
         finally
         {
             foreach (var observer in observers.Values) observer.Dispose();
+        }
+    }
+
+    /// <summary>Runs <paramref name="probe"/> (the model with <paramref name="tensors"/> exposed as outputs) in ONNX
+    /// Runtime over up to <paramref name="maxRows"/> rows of <paramref name="data"/> (0: all), batch by batch, and hands
+    /// each exposed tensor of each batch to <paramref name="observe"/> with the batch's row range ("1–64"); reports
+    /// progress as "calibrate".</summary>
+    private void StreamTensors(ModelProto probe, IDataView data, List<InputBinding> bindings, IReadOnlyList<string> tensors, int batchSize, long maxRows,
+        Microsoft.ML.Runtime.IChannel log, Action<string, OrtValue, string> observe)
+    {
+        using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(probe));
+        using var runOptions = new RunOptions();
+        using var reader = new InputBatchReader(data, bindings, batchSize);
+        long rows = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var wanted = maxRows == 0 ? batchSize : (int)Math.Min(batchSize, maxRows - rows);
+            var count = wanted > 0 ? reader.Read(wanted) : 0;
+            if (count == 0) break;
+            rows += count;
+            var inputs = reader.Values(count);
+            try
+            {
+                using var outputs = session.Run(runOptions, reader.InputNames, inputs, tensors);
+                for (var i = 0; i < tensors.Count; i++) observe(tensors[i], outputs[i], $"{rows - count + 1}–{rows}");
+            }
+            finally
+            {
+                foreach (var value in inputs) value.Dispose();
+            }
+            var last = count < wanted;
+            var progress = new QuantizationProgress("calibrate", 1, 1, (rows + batchSize - 1) / batchSize, rows,
+                double.NaN, double.NaN, rows / Math.Max(clock.Elapsed.TotalSeconds, 1e-9), clock.Elapsed, last);
+            _options.Progress?.Report(progress);
+            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{progress} ({tensors.Count} tensors observed)");
+            if (last) break;
+        }
+        if (rows == 0) throw new InvalidOperationException("The calibration data has no rows.");
+    }
+
+    /// <summary>For GPTQ: H = Σ xᵀx (float64, [K, K]) of each float input of the MatMul/Gemm nodes the int4 rewriter will
+    /// quantize, over the calibration rows — the second moments that say which weight errors the next layer sees.</summary>
+    private Dictionary<string, Tensor> Hessians(IDataView data, List<InputBinding> bindings, Int4QuantizationOptions options, Microsoft.ML.Runtime.IChannel log)
+    {
+        var probe = _model.Clone();
+        var tensors = _model.Graph.Node.Where(n => n.OpType is "MatMul" or "Gemm" && options.OpTypes.Contains(n.OpType) && !options.ExcludedNodes.Contains(n.Name) &&
+                n.Input.Count > 1 && IsFloat(n.Input[0]) && _initializers.TryGetValue(n.Input[1], out var w) && w.Dims.Count == 2 &&
+                (n.OpType != "Gemm" || GraphEditor.Int(n, "transA", 0) == 0))
+            .Select(n => n.Input[0]).Distinct().ToList();
+        ExposeOutputs(probe, tensors);
+        var hessians = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            StreamTensors(probe, data, bindings, tensors, options.BatchSize, options.CalibrationRows, log, (name, value, rows) =>
+            {
+                using var scope = NewDisposeScope();
+                var shape = value.GetTensorTypeAndShape().Shape;
+                var x = tensor(value.GetTensorDataAsSpan<float>().ToArray(), shape).reshape(-1, shape[^1]).to(ScalarType.Float64);
+                if (!x.isfinite().all().item<bool>())
+                    throw new ArgumentException($"The model's tensor '{name}' is NaN or infinite on calibration rows {rows}; " +
+                        "check those rows of the input columns (a NaN feature propagates).");
+                var product = x.t().matmul(x);
+                if (hessians.TryGetValue(name, out var sum)) sum.add_(product, CachedScalars.One);
+                else hessians[name] = product.MoveToOuterDisposeScope();
+            });
+            return hessians;
+        }
+        catch
+        {
+            foreach (var h in hessians.Values) h.Dispose();
+            throw;
         }
     }
 

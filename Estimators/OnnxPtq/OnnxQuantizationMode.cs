@@ -11,4 +11,7 @@ internal enum OnnxQuantizationMode
 
     /// <summary>Weights int8, activations quantized at run time (Dynamic).</summary>
     Dynamic,
+
+    /// <summary>Weights int4 in blocks, activations float (Int4).</summary>
+    Int4,
 }
