@@ -87,6 +87,14 @@ public sealed class QuantizationCatalog
     /// Reads no data.</summary>
     public OnnxQuantizationEstimator Int4(OnnxPtq.Int4QuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Int4);
 
+    /// <summary>The BERT tokenizer step of a text pipeline: the text column in, <c>input_ids</c>, <c>attention_mask</c>
+    /// and <c>token_type_ids</c> out (Int64 vectors of <paramref name="maxTokens"/>), WordPiece over the model's
+    /// vocab.txt with Microsoft.ML.Tokenizers. Append the quantized embedder after it. Not saved in the .zip (see
+    /// <see cref="Text.TextTokenizerTransformer"/>): save the embedder, tokenize in production with
+    /// <see cref="Text.TextTokenizer.Create"/>.</summary>
+    public Text.TextTokenizerEstimator TokenizeText(string vocabularyPath, string inputColumnName = "Text", int maxTokens = 128, bool lowerCase = true) =>
+        new(Text.TextTokenizer.Create(vocabularyPath, maxTokens, lowerCase, inputColumnName, Context));
+
     private static T Fill<T>(T options, nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<QuantConfig>? config,
         string featureColumnName, string labelColumnName) where T : QuantizationOptions
     {

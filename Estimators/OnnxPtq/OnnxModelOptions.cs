@@ -60,6 +60,23 @@ public abstract class OnnxModelOptions
     /// <summary>ONNX op types to quantize (each options class lists what it takes and its default).</summary>
     public abstract IList<string> OpTypes { get; set; }
 
+    /// <summary>For text encoders: pool the hidden states into one sentence embedding inside the model (mean over the
+    /// real tokens, or the [CLS] token), L2-normalized by default. The pooled output, "sentence_embedding"
+    /// [batch, hidden], replaces the model's outputs and becomes <see cref="ScoreColumnName"/> (or the column
+    /// <see cref="OutputColumns"/> gives it): texts → tokenizer → quantized embedder → embedding column.</summary>
+    public SentencePooling Pooling { get; set; } = SentencePooling.None;
+
+    /// <summary>With <see cref="Pooling"/>: divide each embedding by its L2 norm (sentence-transformers' Normalize), so a
+    /// dot product is the cosine similarity.</summary>
+    public bool NormalizeEmbeddings { get; set; } = true;
+
+    /// <summary>With mean <see cref="Pooling"/>: the model input holding the attention mask (1 on tokens, 0 on padding).</summary>
+    public string AttentionMaskInput { get; set; } = "attention_mask";
+
+    /// <summary>With <see cref="Pooling"/>: the graph output holding the per-token hidden states [batch, tokens,
+    /// hidden]; null, the default, takes the first output (last_hidden_state in Hugging Face exports).</summary>
+    public string? HiddenStateOutput { get; set; }
+
     /// <summary>Receives progress reports (Observer's calibration; Naive and Dynamic read no data and report none).</summary>
     public IProgress<QuantizationProgress>? Progress { get; set; }
 
@@ -73,6 +90,9 @@ public abstract class OnnxModelOptions
             throw new ArgumentException("Set exactly one of ModelPath and ModelBytes.", ModelPath is null ? nameof(ModelBytes) : nameof(ModelPath));
         if (ModelPath is not null && !File.Exists(ModelPath))
             throw new FileNotFoundException($"No ONNX model at '{ModelPath}'.", ModelPath);
+        if (!Enum.IsDefined(Pooling)) throw new ArgumentOutOfRangeException(nameof(Pooling), Pooling, "Pooling must be None, Mean or Cls.");
+        if (Pooling == SentencePooling.Mean && string.IsNullOrWhiteSpace(AttentionMaskInput))
+            throw new ArgumentException("Mean pooling needs AttentionMaskInput to name the attention-mask input.", nameof(AttentionMaskInput));
         ReadModel();
         if (string.IsNullOrWhiteSpace(FeatureColumnName)) throw new ArgumentException("FeatureColumnName must name a column.", nameof(FeatureColumnName));
         if (string.IsNullOrWhiteSpace(ScoreColumnName)) throw new ArgumentException("ScoreColumnName must name a column.", nameof(ScoreColumnName));
@@ -88,6 +108,7 @@ public abstract class OnnxModelOptions
         if (InputShapes is null || InputShapes.Any(p => p.Value is null || p.Value.Any(d => d <= 0)))
             throw new ArgumentException("InputShapes must give each input a per-row shape of positive dimensions.", nameof(InputShapes));
         if (ExcludedNodes is null) throw new ArgumentNullException(nameof(ExcludedNodes));
+
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
         var unsupported = OpTypes.Where(o => !SupportedOpTypes.Contains(o)).ToArray();
         if (unsupported.Length > 0)
@@ -97,9 +118,16 @@ public abstract class OnnxModelOptions
     /// <summary>How errors name the model: its path, or "ModelBytes".</summary>
     internal string ModelSource => ModelPath is not null ? $"'{ModelPath}'" : nameof(ModelBytes);
 
-    /// <summary>The model of <see cref="ModelBytes"/> or <see cref="ModelPath"/>, parsed.</summary>
-    /// <exception cref="ArgumentException">The bytes are not an ONNX model (the option is named).</exception>
-    internal ModelProto ReadModel() => ModelBytes is not null
-        ? OnnxModelReader.Read(ModelBytes, nameof(ModelBytes))
-        : OnnxModelReader.Read(File.ReadAllBytes(ModelPath!), nameof(ModelPath), ModelPath);
+    /// <summary>The model of <see cref="ModelBytes"/> or <see cref="ModelPath"/>, parsed, with <see cref="Pooling"/>
+    /// appended.</summary>
+    /// <exception cref="ArgumentException">The bytes are not an ONNX model, or pooling does not fit it (the option is named).</exception>
+    internal ModelProto ReadModel()
+    {
+        var model = ModelBytes is not null
+            ? OnnxModelReader.Read(ModelBytes, nameof(ModelBytes))
+            : OnnxModelReader.Read(File.ReadAllBytes(ModelPath!), nameof(ModelPath), ModelPath);
+        if (Pooling != SentencePooling.None)
+            MLNetQuant.Graph.SentencePoolingGraph.Append(model, Pooling, NormalizeEmbeddings, AttentionMaskInput, HiddenStateOutput, ModelSource);
+        return model;
+    }
 }

@@ -1,0 +1,181 @@
+using Google.Protobuf;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNetQuant.OnnxPtq;
+using MLNetQuant.Text;
+using MLNetQuant.UnitTests.Graph;
+using Onnx;
+
+namespace MLNetQuant.UnitTests.OnnxPtq;
+
+/// <summary>The text pipeline: a BERT tokenizer step, sentence pooling and L2 normalization as ONNX nodes in the
+/// quantized embedder — texts in, one embedding column out.</summary>
+[TestClass]
+public sealed class TextPipelineTests
+{
+    private const int Tokens = 16;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    public sealed class TextRow
+    {
+        public string Text { get; set; } = "";
+    }
+
+    public sealed class EmbeddingRow
+    {
+        public float[] Embedding { get; set; } = Array.Empty<float>();
+    }
+
+    // tiny_bert with its encoder's last hidden states ([batch, sequence, hidden]: what its pooler takes the first token
+    // of) as an output in front of its logits.
+    private static (byte[] Model, string Hidden, int Size) TinyBertWithHiddenStates()
+    {
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(ZooModels.Path("tiny_bert_op13.onnx")));
+        var firstToken = model.Graph.Node.Last(n => n.OpType == "Gather"); // hidden[:, 0], into the pooler's Gemm
+        var pooler = model.Graph.Node.Single(n => n.OpType == "Gemm" && n.Input[0] == firstToken.Output[0]);
+        var size = (int)model.Graph.Initializer.Single(t => t.Name == pooler.Input[1]).Dims[1];
+        var norm = new { Output = new[] { firstToken.Input[0] } };
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "batch" });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "sequence" });
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = size });
+        model.Graph.Output.Insert(0, new ValueInfoProto
+        {
+            Name = norm.Output[0], Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } },
+        });
+        return (model.ToByteArray(), norm.Output[0], size);
+    }
+
+    // A WordPiece vocabulary whose ids fit tiny_bert's (0–1999): specials, then words and "##" pieces.
+    private static string Vocabulary()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-vocab-{Guid.NewGuid():N}.txt");
+        var words = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "model", "runs", "fast", "quant", "##ized", "small", ".", "," };
+        File.WriteAllLines(path, words.Concat(Enumerable.Range(words.Length, 2000 - words.Length).Select(i => $"w{i}")));
+        return path;
+    }
+
+    [TestMethod]
+    public void Tokenizer_WritesClsTextSep_PadsWithZeros_AndTruncatesToMaxTokens()
+    {
+        var vocabulary = Vocabulary();
+        try
+        {
+            var tokenizer = TextTokenizer.Create(vocabulary, maxTokens: 8);
+            var (ids, mask, types) = tokenizer.Encode("The quantized model runs.");
+            CollectionAssert.AreEqual(new long[] { 2, 5, 9, 10, 6, 7, 12, 3 }, ids, "[CLS] the quant ##ized model runs . [SEP], lower-cased");
+            CollectionAssert.AreEqual(Enumerable.Repeat(1L, 8).ToArray(), mask);
+            CollectionAssert.AreEqual(new long[8], types);
+
+            var (shortIds, shortMask, _) = tokenizer.Encode("small");
+            CollectionAssert.AreEqual(new long[] { 2, 11, 3, 0, 0, 0, 0, 0 }, shortIds);
+            CollectionAssert.AreEqual(new long[] { 1, 1, 1, 0, 0, 0, 0, 0 }, shortMask);
+            var (unknown, _, _) = tokenizer.Encode("zebra");
+            Assert.AreEqual(1L, unknown[1], "an unknown word is [UNK]");
+
+            var (longIds, _, _) = tokenizer.Encode(string.Join(' ', Enumerable.Repeat("fast", 20)));
+            Assert.AreEqual(2L, longIds[0]);
+            Assert.IsTrue(longIds.Skip(1).All(id => id is 8 or 3), "truncated to 8 tokens of 'fast' (and [SEP] where the tokenizer keeps it)");
+
+            Assert.ThrowsExactly<FileNotFoundException>(() => TextTokenizer.Create("missing-vocab.txt"));
+            Assert.AreEqual("maxTokens", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TextTokenizer.Create(vocabulary, maxTokens: 1)).ParamName);
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+        }
+    }
+
+    [TestMethod]
+    public void MeanPooling_InTheModel_EqualsPoolingTheHiddenStates_AndIsUnitLength()
+    {
+        var ml = new MLContext(seed: 1);
+        var (model, hidden, size) = TinyBertWithHiddenStates();
+        var rows = ZooModels.Tokens(6, 4);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var plain = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelBytes = model, OutputColumns = { [hidden] = "Hidden" } }).Fit(data);
+        using var pooled = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelBytes = model, Pooling = SentencePooling.Mean, ScoreColumnName = "Embedding" }).Fit(data);
+        using var cls = ml.Quantization().Dynamic(new DynamicQuantizationOptions
+        {
+            ModelBytes = model, Pooling = SentencePooling.Cls, NormalizeEmbeddings = false, ScoreColumnName = "Embedding",
+        }).Fit(data);
+
+        var states = plain.Transform(data).GetColumn<float[]>("Hidden").ToArray();
+        var embeddings = pooled.Transform(data).GetColumn<float[]>("Embedding").ToArray();
+        var first = cls.Transform(data).GetColumn<float[]>("Embedding").ToArray();
+        for (var r = 0; r < rows.Length; r++)
+        {
+            Assert.HasCount(size, embeddings[r]);
+            var mean = new double[size];
+            var count = rows[r].attention_mask.Sum();
+            for (var t = 0; t < Tokens; t++)
+                if (rows[r].attention_mask[t] == 1)
+                    for (var h = 0; h < size; h++) mean[h] += states[r][t * size + h] / count;
+            var norm = Math.Sqrt(mean.Sum(v => v * v));
+            for (var h = 0; h < size; h++)
+            {
+                Assert.AreEqual(mean[h] / norm, embeddings[r][h], 1e-5, $"row {r}, value {h}: masked mean, L2-normalized");
+                Assert.AreEqual(states[r][h], first[r][h], 1e-6, $"row {r}, value {h}: the [CLS] token's state");
+            }
+            Assert.AreEqual(1.0, Math.Sqrt(embeddings[r].Sum(v => (double)v * v)), 1e-5);
+        }
+    }
+
+    [TestMethod]
+    public void TextPipeline_TokenizesEmbedsAndPredicts_AndTheSavedEmbedderReproducesItInProduction()
+    {
+        var vocabulary = Vocabulary();
+        var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-embedder-{Guid.NewGuid():N}.zip");
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var (model, _, size) = TinyBertWithHiddenStates();
+            var texts = new[] { "The model runs fast.", "A small quantized model.", "the the the", "" }.Select(t => new TextRow { Text = t }).ToArray();
+            var data = ml.Data.LoadFromEnumerable(texts);
+            var pipeline = ml.Quantization().TokenizeText(vocabulary, maxTokens: Tokens)
+                .Append(ml.Quantization().Int4(new Int4QuantizationOptions { ModelBytes = model, BlockSize = 16, Pooling = SentencePooling.Mean, ScoreColumnName = "Embedding" }));
+            var fitted = pipeline.Fit(data);
+            var embeddings = fitted.Transform(data).GetColumn<float[]>("Embedding").ToArray();
+            Assert.IsTrue(embeddings.All(e => e.Length == size && Math.Abs(Math.Sqrt(e.Sum(v => (double)v * v)) - 1) < 1e-4), "unit-length embeddings");
+            Assert.IsLessThan(0.9999, ZooModels.Cosine(embeddings[0], embeddings[2]), "different texts, different embeddings");
+
+            var engine = ml.Model.CreatePredictionEngine<TextRow, EmbeddingRow>(fitted);
+            CollectionAssert.AreEqual(embeddings[1], engine.Predict(texts[1]).Embedding, "PredictionEngine gives Transform's values");
+
+            var notSaved = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(fitted, data.Schema, zip));
+            StringAssert.Contains(notSaved.Message, "TextTokenizer.Create");
+
+            // Production: the embedder's .zip (ML.NET's own components) and the tokenizer from vocab.txt.
+            var tokenizer = TextTokenizer.Create(vocabulary, Tokens);
+            var tokens = tokenizer.Transform(data);
+            ml.Model.Save(fitted.LastTransformer, tokens.Schema, zip);
+            var production = new MLContext();
+            var loaded = production.Model.Load(zip, out _);
+            var reloaded = loaded.Transform(TextTokenizer.Create(vocabulary, Tokens, ml: production).Transform(production.Data.LoadFromEnumerable(texts)))
+                .GetColumn<float[]>("Embedding").ToArray();
+            for (var r = 0; r < texts.Length; r++) CollectionAssert.AreEqual(embeddings[r], reloaded[r], $"row {r} after reload");
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+            File.Delete(zip);
+        }
+    }
+
+    [TestMethod]
+    public void PoolingOptions_ThatDoNotFitTheModel_AreNamed()
+    {
+        var ml = new MLContext(seed: 1);
+        var (model, hidden, _) = TinyBertWithHiddenStates();
+        var path = ZooModels.Path("tiny_bert_op13.onnx");
+        Assert.AreEqual("Pooling", Assert.ThrowsExactly<ArgumentException>(() =>
+            ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path, Pooling = SentencePooling.Mean })).ParamName, "logits are not hidden states");
+        Assert.AreEqual("AttentionMaskInput", Assert.ThrowsExactly<ArgumentException>(() =>
+            ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelBytes = model, Pooling = SentencePooling.Mean, AttentionMaskInput = "mask" })).ParamName);
+        Assert.AreEqual("HiddenStateOutput", Assert.ThrowsExactly<ArgumentException>(() =>
+            ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelBytes = model, Pooling = SentencePooling.Cls, HiddenStateOutput = "nope" })).ParamName);
+        var named = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelBytes = model, Pooling = SentencePooling.Cls, HiddenStateOutput = hidden });
+        Assert.IsNotNull(named);
+    }
+}
