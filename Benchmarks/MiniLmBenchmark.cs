@@ -33,6 +33,10 @@ internal static class MiniLmBenchmark
     {
         new EmbedderVariant("minilm-dynamic-int8", "dynamic int8 (MatMul/Gemm per-column int8 weights, int8 embedding rows)",
             (ml, path) => ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" } })),
+        new EmbedderVariant("minilm-smoothquant-int8", "static int8 with SmoothQuant α 0.5 (OnnxQuantizationOptions.ForTransformers: MatMul/Gemm and int8 embedding rows, LayerNorm/Softmax/GELU/residuals float, histogram calibration over 128 sentences)",
+            (ml, path) => ml.Quantization().Observer(Transformer(path, 0.5))),
+        new EmbedderVariant("minilm-static-int8", "static int8, ForTransformers' default (as minilm-smoothquant-int8 without SmoothQuant)",
+            (ml, path) => ml.Quantization().Observer(Transformer(path, null))),
         new EmbedderVariant("minilm-int4-rtn", "int4 weight-only, round to nearest, no data (MatMulNBits and GatherBlockQuantized, block 32, affine)",
             (ml, path) => ml.Quantization().Int4(new Int4QuantizationOptions { ModelPath = path, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" } })),
         new EmbedderVariant("minilm-int4-gptq", "int4 weight-only, GPTQ over 128 calibration sentences (MatMulNBits and GatherBlockQuantized, block 32, affine)",
@@ -41,6 +45,13 @@ internal static class MiniLmBenchmark
                 ModelPath = path, Rounding = Int4Rounding.Gptq, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" },
             })),
     };
+
+    private static OnnxQuantizationOptions Transformer(string path, double? alpha)
+    {
+        var options = OnnxQuantizationOptions.ForTransformers(path, alpha);
+        options.OutputColumns["last_hidden_state"] = "last_hidden_state";
+        return options;
+    }
 
     private sealed class TokenRow
     {

@@ -30,6 +30,9 @@ internal static class QdqGraphRewriter
         var requantize = PlanPropagation(graph, annotations, graphOutputs);
         var gridOf = new Dictionary<string, QParams>(StringComparer.Ordinal);
         var fed = new Dictionary<string, List<(string Original, string Fed)>>(StringComparer.Ordinal);
+        // Readers of one tensor on one grid share its Q/DQ pair (a transformer's Q, K and V projections), also where
+        // other readers read it float and the pair cannot move to the producer.
+        var shared = new Dictionary<(string Tensor, QParams Grid), string>();
         string Map(string name) => name.Length == 0 ? name : names.TryGetValue(name, out var mapped) ? mapped : name;
         string QuantizeDequantize(string tensor, QParams grid, string name) =>
             qdq.QuantizeDequantize(tensor, grid.ScaleValues()[0], grid.ZeroPointValues()[0], grid.Spec.Range, grid.Spec.Dtype == QuantDtype.Int, name);
@@ -52,9 +55,15 @@ internal static class QdqGraphRewriter
                     // kernel needs (a shared requantized tensor cannot: a Pad between DequantizeLinear and the Conv
                     // would stop the fusion).
                     var pad = i == 0 && padChannels > 0;
-                    var source = pad ? ConvChannelPadding.PadInput(onnx, node.Input[i], weight!.Shape.Length, padChannels, node.Name) : node.Input[i];
-                    node.Input[i] = QuantizeDequantize(source, grid, weighted ? $"{node.Name}.input" : $"{node.Name}.input{i}");
-                    if (pad) weight = ConvChannelPadding.PadWeight(weight!, padChannels);
+                    if (!pad && shared.TryGetValue((node.Input[i], grid), out var dequantized)) node.Input[i] = dequantized;
+                    else
+                    {
+                        var source = pad ? ConvChannelPadding.PadInput(onnx, node.Input[i], weight!.Shape.Length, padChannels, node.Name) : node.Input[i];
+                        var key = (node.Input[i], grid);
+                        node.Input[i] = QuantizeDequantize(source, grid, weighted ? $"{node.Name}.input" : $"{node.Name}.input{i}");
+                        if (pad) weight = ConvChannelPadding.PadWeight(weight!, padChannels);
+                        else shared[key] = node.Input[i];
+                    }
                 }
                 if (!fed.TryGetValue(node.Name, out var list)) fed[node.Name] = list = new List<(string, string)>();
                 list.Add((originalInputs[i], node.Input[i]));

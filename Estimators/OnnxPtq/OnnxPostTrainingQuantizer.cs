@@ -44,7 +44,8 @@ internal sealed class OnnxPostTrainingQuantizer
         Import = OnnxImporter.Import(_model, options.ModelSource);
         _types = ShapeInference.ElementTypes(_model, ShapeInference.Infer(_model, options.ModelSource));
         _initializers = _model.Graph.Initializer.ToDictionary(t => t.Name);
-        _targets = _model.Graph.Node.Where(n => n.Domain is "" or "ai.onnx" && options.OpTypes.Contains(n.OpType) &&
+        // Gather is not a Q/DQ target: its constant tables are rounded by the weight pass after the rewrite.
+        _targets = _model.Graph.Node.Where(n => n.Domain is "" or "ai.onnx" && options.OpTypes.Contains(n.OpType) && n.OpType != "Gather" &&
             !options.ExcludedNodes.Contains(n.Name) && (IsWeighted(n) ? HasFloatWeight(n) : ActivationInputs(n).Any())).ToList();
         foreach (var node in _model.Graph.Node)
             foreach (var input in node.Input.Where(i => i.Length > 0))
@@ -63,8 +64,15 @@ internal sealed class OnnxPostTrainingQuantizer
         while (!_graphOutputs.Contains(tensor) && _consumers.TryGetValue(tensor, out var next) && next.Count == 1 &&
                FusedActivations.Contains(next[0].OpType) && next[0].Output.Count == 1)
             tensor = next[0].Output[0];
-        return _graphOutputs.Contains(tensor) || !IsFloat(tensor) ? null : tensor;
+        if (_graphOutputs.Contains(tensor) || !IsFloat(tensor)) return null;
+        // A transformer's projection feeds a float bias Add (then LayerNorm, GELU, Softmax): requantizing its output
+        // would only add a QuantizeLinear–DequantizeLinear pair; left float, ORT runs it as MatMulIntegerToFloat.
+        var consumers = _consumers.TryGetValue(tensor, out var readers) ? readers : new List<NodeProto>();
+        return consumers.Count > 0 && consumers.All(c => FloatArithmetic.Contains(c.OpType) && !_targets.Contains(c)) ? null : tensor;
     }
+
+    // Elementwise arithmetic that stays float unless it is itself quantized.
+    private static readonly HashSet<string> FloatArithmetic = new(StringComparer.Ordinal) { "Add", "Sub", "Mul", "Div" };
 
     private OnnxQuantizationOptions Static => _static ?? throw new InvalidOperationException("Static quantization needs OnnxQuantizationOptions.");
 
@@ -95,11 +103,12 @@ internal sealed class OnnxPostTrainingQuantizer
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
             $"ONNX {(weightOnly ? "Naive" : "Observer")}: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset} ({Import.RewrittenNodes} node(s) rewritten)" : "")}, " +
             $"{_targets.Count} node(s) to quantize, {Import.FoldedBatchNorms} BatchNormalization node(s) folded.");
-        var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data, bindings, log);
-        var (model, report, fed) = Rewrite(grids, weightOnly, bindings, outputs);
+        var smoothing = !weightOnly && Static.SmoothQuantAlpha is double alpha ? SmoothingFactors(data, bindings, alpha, log) : new Dictionary<string, float[]>();
+        var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data, bindings, log, smoothing);
+        var (model, report, fed) = Rewrite(grids, weightOnly, bindings, outputs, smoothing);
         if (!weightOnly && Static.ErrorReportRows > 0)
         {
-            var errors = LayerErrors(model, fed, data, bindings);
+            var errors = LayerErrors(model, fed, data, bindings, smoothing);
             foreach (var worst in errors.Take(3))
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"quantization error: {worst.Node} ({worst.OpType}) SQNR {worst.SqnrDb:F1} dB");
             report = report with { LayerErrors = errors };
@@ -112,6 +121,18 @@ internal sealed class OnnxPostTrainingQuantizer
             foreach (var kernel in census)
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"float kernel: {kernel.Node} ({kernel.OpType}): {kernel.Reason}");
             report = report with { FloatKernels = census };
+        }
+        if (!weightOnly && Static.CpuMatMulKernels)
+        {
+            var lowered = IntegerMatMulLowering.Lower(model);
+            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{lowered} MatMul node(s) written as MatMulIntegerToFloat with their bias (CpuMatMulKernels).");
+        }
+        if (_options.OpTypes.Contains("Gather"))
+        {
+            // Embedding tables: int8 rows, dequantized after the lookup — the same weight-only form as Dynamic's.
+            var tables = DynamicQuantizationRewriter.Rewrite(model, new HashSet<string> { "Gather" }, _options.ExcludedNodes.ToHashSet(StringComparer.Ordinal),
+                _options.PerChannelWeights, reduceRange: false, _types);
+            report = report with { Tensors = report.Tensors.Concat(tables).ToList() };
         }
         return Package(model, report, bindings, outputs);
     }
@@ -220,12 +241,14 @@ internal sealed class OnnxPostTrainingQuantizer
     // SQNR of the quantized activations each node consumes (float model's tensor against the dequantized one the QDQ
     // model feeds it, which carries the error of every layer before), on the first ErrorReportRows rows.
     private List<LayerError> LayerErrors(ModelProto quantized, Dictionary<string, List<(string Original, string Fed)>> fed, IDataView data,
-        List<InputBinding> bindings)
+        List<InputBinding> bindings, Dictionary<string, float[]> smoothing)
     {
         var pairs = fed.SelectMany(f => f.Value.Select(v => (Node: f.Key, v.Original, v.Fed))).ToList();
         var originals = pairs.Select(p => p.Original).Distinct().ToList();
         var fedNames = pairs.Select(p => p.Fed).Distinct().ToList();
         var floatProbe = _model.Clone();
+        // The float reference of a smoothed input is X/s: the same Mul, in float.
+        Smooth(floatProbe, new OnnxGraphBuilder(floatProbe.Graph), smoothing, fed.Keys.ToHashSet(StringComparer.Ordinal));
         ExposeOutputs(floatProbe, originals);
         var quantizedProbe = quantized.Clone();
         ExposeOutputs(quantizedProbe, fedNames);
@@ -273,7 +296,54 @@ internal sealed class OnnxPostTrainingQuantizer
         }
     }
 
-    private Dictionary<string, QParams> Calibrate(IDataView data, List<InputBinding> bindings, Microsoft.ML.Runtime.IChannel log)
+    // SmoothQuant (Xiao et al., 2023): per input channel k of each activation X read by quantized MatMul/Gemm weights,
+    // s_k = max|X_k|^α / max|W_k,:|^(1−α). X/s is quantized (its outlier channels tamed) and W's rows are multiplied
+    // by s, so the product is unchanged in float while both operands suit an 8-bit grid. A tensor also requantized as
+    // some node's output keeps its grid (no factor).
+    private Dictionary<string, float[]> SmoothingFactors(IDataView data, List<InputBinding> bindings, double alpha, Microsoft.ML.Runtime.IChannel log)
+    {
+        var readers = _targets.Where(t => t.OpType is "MatMul" or "Gemm" && IsWeighted(t) && _initializers[t.Input[1]].Dims.Count == 2)
+            .GroupBy(t => t.Input[0]).Where(g => !_outputTensors.Contains(g.Key)).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        if (readers.Count == 0) return new Dictionary<string, float[]>();
+        var probe = _model.Clone();
+        var tensors = readers.Keys.ToList();
+        ExposeOutputs(probe, tensors);
+        var absMax = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        StreamTensors(probe, data, bindings, tensors, Static.BatchSize, Static.CalibrationRows, log, (name, value, rows) =>
+        {
+            using var scope = NewDisposeScope();
+            var shape = value.GetTensorTypeAndShape().Shape;
+            var channels = tensor(value.GetTensorDataAsSpan<float>().ToArray(), shape).reshape(-1, shape[^1]).abs().amax(0).to(ScalarType.Float64).data<double>().ToArray();
+            if (!absMax.TryGetValue(name, out var known)) absMax[name] = channels;
+            else for (var k = 0; k < known.Length; k++) known[k] = Math.Max(known[k], channels[k]);
+        });
+        var factors = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var (name, nodes) in readers)
+        {
+            var x = absMax[name];
+            var w = new double[x.Length];
+            foreach (var node in nodes)
+            {
+                var weight = _initializers[node.Input[1]];
+                var values = OnnxTensors.Floats(weight);
+                var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
+                var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0; // [N, K]
+                if ((transposed ? columns : rows) != x.Length) goto Skip; // not a [.., K] × [K, N] product
+                for (var i = 0; i < values.Length; i++)
+                {
+                    var k = transposed ? i % columns : i / columns;
+                    w[k] = Math.Max(w[k], Math.Abs(values[i]));
+                }
+            }
+            if (x.Any(v => !double.IsFinite(v))) continue; // masking constants: left to the calibration's own rule
+            factors[name] = x.Zip(w, (xk, wk) => xk > 0 && wk > 0 ? (float)Math.Clamp(Math.Pow(xk, alpha) / Math.Pow(wk, 1 - alpha), 1e-5, 1e5) : 1f).ToArray();
+            Skip:;
+        }
+        log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"SmoothQuant (α = {alpha}): {factors.Count} activation(s) smoothed into their MatMul/Gemm weights.");
+        return factors;
+    }
+
+    private Dictionary<string, QParams> Calibrate(IDataView data, List<InputBinding> bindings, Microsoft.ML.Runtime.IChannel log, Dictionary<string, float[]> smoothing)
     {
         // The calibration model also returns each quantized node's activation input.
         var probe = _model.Clone();
@@ -304,7 +374,8 @@ internal sealed class OnnxPostTrainingQuantizer
                     infinite.Add(name);
                     return;
                 }
-                observers[name].Observe(values);
+                // A smoothed activation is quantized divided by its factors (SmoothingFactors): observe it so.
+                observers[name].Observe(smoothing.TryGetValue(name, out var factors) ? values.div(tensor(factors)) : values);
             });
             foreach (var name in infinite)
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"left float: tensor '{name}' holds values of magnitude ≥ 1e8 or infinite " +
@@ -397,23 +468,27 @@ internal sealed class OnnxPostTrainingQuantizer
     }
 
     private (ModelProto, QuantizationReport, Dictionary<string, List<(string Original, string Fed)>>) Rewrite(Dictionary<string, QParams> grids,
-        bool weightOnly, List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs)
+        bool weightOnly, List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs, Dictionary<string, float[]> smoothing)
     {
         // A target whose activation input could not be calibrated (infinite values) stays float; in weight-only mode
         // the weighted targets are rounded and nothing else changes.
         var quantizedTargets = _targets.Where(t => weightOnly ? IsWeighted(t) : ActivationInputs(t).All(grids.ContainsKey)).ToList();
         var wanted = quantizedTargets.SelectMany(ActivationInputs).Concat(quantizedTargets.Select(OutputTensor).OfType<string>()).ToHashSet(StringComparer.Ordinal);
         grids = grids.Where(g => wanted.Contains(g.Key)).ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
-        var algorithm = weightOnly ? "Naive" : "Observer";
+        var algorithm = weightOnly ? "Naive" : Static.SmoothQuantAlpha is null ? "Observer" : "Observer SmoothQuant";
         var model = _model.Clone();
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         RenameInputs(model, onnx, bindings, names);
+        Smooth(model, onnx, smoothing, quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal));
 
         // Annotations: every calibrated tensor is requantized where it is produced (one grid per tensor, as calibrated);
         // each quantized node reads its activation inputs on those grids; weights become int8.
         var annotations = new QdqAnnotations();
-        foreach (var (tensor, grid) in grids) annotations.Tensors[tensor] = grid;
+        // Requantized outputs are quantized for every reader; an activation input only for the quantized nodes that
+        // read it (the rewriter moves it to the producer when all readers do), so a transformer's residual stream and
+        // shape computations keep reading the float tensor.
+        foreach (var (tensor, grid) in grids.Where(g => _outputTensors.Contains(g.Key))) annotations.Tensors[tensor] = grid;
         foreach (var node in quantizedTargets)
         {
             for (var i = 0; i < node.Input.Count; i++)
@@ -423,7 +498,7 @@ internal sealed class OnnxPostTrainingQuantizer
                 annotations.Report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, grid.Spec.Scheme, grid.Spec.Dtype,
                     grid.ScaleValues(), grid.ZeroPointValues()));
             }
-            if (IsWeighted(node)) annotations.Weights[node.Name] = QuantizeWeight(node, annotations.Report);
+            if (IsWeighted(node)) annotations.Weights[node.Name] = QuantizeWeight(node, annotations.Report, smoothing);
             if (OutputTensor(node) is { } outputTensor && grids.TryGetValue(outputTensor, out var calibrated))
                 annotations.Report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Output, 8, calibrated.Spec.Scheme, calibrated.Spec.Dtype,
                     calibrated.ScaleValues(), calibrated.ZeroPointValues()));
@@ -431,6 +506,27 @@ internal sealed class OnnxPostTrainingQuantizer
         var fed = QdqGraphRewriter.Rewrite(model, onnx, annotations, names);
         NameOutputs(model, onnx, outputs);
         return (model, new QuantizationReport(QuantizationReport.CurrentFormatVersion, algorithm, annotations.Report), fed);
+    }
+
+    // Each smoothed activation X gets a Mul by 1/s right after it is produced; its quantized readers read that (exact in
+    // float: their weights' rows were multiplied by s), its float readers (a residual Add, Shape) still read X.
+    // Node inputs still carry the original names here (the Q/DQ rewrite maps renamed graph inputs afterwards).
+    private static void Smooth(ModelProto model, OnnxGraphBuilder onnx, Dictionary<string, float[]> smoothing, HashSet<string> quantized)
+    {
+        var graph = model.Graph;
+        foreach (var (tensor, factors) in smoothing)
+        {
+            var original = tensor;
+            var readers = graph.Node.Where(n => quantized.Contains(n.Name) && n.Input.Count > 0 && n.Input[0] == tensor).ToList();
+            if (readers.Count == 0) continue;
+            var mul = new NodeProto { OpType = "Mul", Name = onnx.Unique($"{original}.smooth") };
+            mul.Input.Add(tensor);
+            mul.Input.Add(onnx.Initializer($"{original}.smooth_inverse", factors.Select(f => 1f / f).ToArray(), factors.Length));
+            mul.Output.Add(onnx.Unique($"{original}.smoothed"));
+            var producer = graph.Node.Select((n, i) => (n, i)).FirstOrDefault(p => p.n.Output.Contains(tensor));
+            graph.Node.Insert(producer.n is null ? 0 : producer.i + 1, mul);
+            foreach (var reader in readers) reader.Input[0] = mul.Output[0];
+        }
     }
 
     // Graph inputs take the names of the columns feeding them (ML.NET binds by name).
@@ -479,11 +575,17 @@ internal sealed class OnnxPostTrainingQuantizer
     }
 
     // The int8 weight of a Conv/ConvTranspose/Gemm/MatMul node, per output channel (or per tensor), symmetric.
-    private QuantizedWeight QuantizeWeight(NodeProto node, List<QuantizedTensorReport> report)
+    private QuantizedWeight QuantizeWeight(NodeProto node, List<QuantizedTensorReport> report, Dictionary<string, float[]> smoothing)
     {
         var initializer = _initializers[node.Input[1]];
         var values = OnnxTensors.Floats(initializer);
         var shape = initializer.Dims.ToArray();
+        if (smoothing.TryGetValue(node.Input[0], out var factors))
+        {
+            // W's input rows (K) take the factors the activation was divided by.
+            var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0;
+            for (var i = 0; i < values.Length; i++) values[i] *= factors[transposed ? i % shape[1] : i / shape[1]];
+        }
         var axis = OnnxOps.WeightChannelAxis(node, shape.Length);
         var spec = _options.PerChannelWeights ? QuantSpec.Int8PerChannelSymmetricWeights : new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric);
         float[] scales;
