@@ -485,10 +485,17 @@ internal sealed class OnnxPostTrainingQuantizer
         // Annotations: every calibrated tensor is requantized where it is produced (one grid per tensor, as calibrated);
         // each quantized node reads its activation inputs on those grids; weights become int8.
         var annotations = new QdqAnnotations();
-        // Requantized outputs are quantized for every reader; an activation input only for the quantized nodes that
-        // read it (the rewriter moves it to the producer when all readers do), so a transformer's residual stream and
-        // shape computations keep reading the float tensor.
-        foreach (var (tensor, grid) in grids.Where(g => _outputTensors.Contains(g.Key))) annotations.Tensors[tensor] = grid;
+        // Requantized outputs, and activations every reader of which is a quantized node, are quantized where they are
+        // produced, for all readers (in calibration order, activation inputs first: where a chain such as
+        // Conv → MaxPool → Conv meets two grids, the grid the next Conv reads wins, so ORT keeps the MaxPool in int8).
+        // Any other activation is quantized only for the quantized nodes that read it, so a transformer's residual
+        // stream and shape computations keep reading the float tensor.
+        var quantizedNames = quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        bool OnlyQuantizedReaders(string tensor) => _consumers.TryGetValue(tensor, out var readers) &&
+            readers.All(r => quantizedNames.Contains(r.Name) && ActivationInputs(r).Contains(tensor));
+        // (A smoothed activation's grid is X/s's: its readers read it through the smoothing Mul, never at X.)
+        foreach (var (tensor, grid) in grids.Where(g => _outputTensors.Contains(g.Key) || OnlyQuantizedReaders(g.Key) && !smoothing.ContainsKey(g.Key)))
+            annotations.Tensors[tensor] = grid;
         foreach (var node in quantizedTargets)
         {
             for (var i = 0; i < node.Input.Count; i++)

@@ -4,6 +4,7 @@ using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.Samples.Shared;
 using MLNetQuant.Training;
+using MLNetQuant.Graph;
 using Onnx;
 
 namespace MLNetQuant.UnitTests.OnnxPtq;
@@ -129,6 +130,9 @@ public sealed class OnnxPtqTests
         Assert.AreEqual("Features", pad.Input[0], "the 3-channel image gains a zero channel before its QuantizeLinear …");
         CollectionAssert.AreEqual(new long[] { 64, 4, 7, 7 }, graph.Graph.Initializer.Single(t => t.Name == "Convolution249.weight_quantized").Dims.ToArray(),
             "… and the stem's weight a zero input channel, so ORT's symmetric int8 kernel runs it");
+        float Scale(string quantize) => OnnxTensors.Floats(graph.Graph.Initializer.Single(t => t.Name == graph.Graph.Node.Single(n => n.Name == quantize).Input[1]))[0];
+        Assert.AreEqual(Scale("Pooling255.requant.q"), Scale("Convolution249.requant.q"),
+            "the stem Conv is requantized on the grid the MaxPool passes on to the next Conv, so the MaxPool stays int8");
         var stemError = model.Report.LayerErrors!.Single(e => e.Node == "Convolution249");
         Assert.IsGreaterThan(20, stemError.SqnrDb, "the padded input is compared channel by channel with the float one");
 
