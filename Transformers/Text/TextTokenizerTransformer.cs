@@ -26,7 +26,6 @@ public sealed class TextTokenizerTransformer : ITransformer
     public const string TokenTypeIdsColumn = "token_type_ids";
 
     private readonly MLContext _ml;
-    private readonly string[] _vocabulary;
     private readonly BertTokenizer _tokenizer;
     private readonly IEstimator<ITransformer> _mappingEstimator;
     private readonly ITransformer _mapping;
@@ -34,7 +33,7 @@ public sealed class TextTokenizerTransformer : ITransformer
     internal TextTokenizerTransformer(MLContext ml, string inputColumnName, string[] vocabulary, int maxTokens, bool lowerCase)
     {
         _ml = ml;
-        (InputColumnName, MaxTokens, LowerCase, _vocabulary) = (inputColumnName, maxTokens, lowerCase, vocabulary);
+        (InputColumnName, MaxTokens, LowerCase) = (inputColumnName, maxTokens, lowerCase);
         using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', vocabulary)));
         _tokenizer = BertTokenizer.Create(stream, new BertOptions { LowerCaseBeforeTokenization = lowerCase });
         _mappingEstimator = BuildMapping();

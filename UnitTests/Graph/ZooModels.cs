@@ -95,6 +95,14 @@ internal static class ZooModels
         }
     }
 
+    /// <summary>The float logits of a tiny_bert-shaped model (input_ids, attention_mask of 16 tokens) in ONNX Runtime.</summary>
+    public static float[] TokenScores(string path, TokenRow[] rows)
+    {
+        using var ids = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.input_ids).ToArray(), new long[] { rows.Length, 16 });
+        using var mask = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.attention_mask).ToArray(), new long[] { rows.Length, 16 });
+        return Run(File.ReadAllBytes(path), new[] { ("input_ids", ids), ("attention_mask", mask) });
+    }
+
     /// <summary>A row of tiny_bert_op13's two int64 inputs, 16 tokens.</summary>
     public sealed class TokenRow
     {

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.UnitTests.Graph;
 using Onnx;
@@ -22,13 +21,6 @@ public sealed class DynamicQuantizationTests
             .Select(i => ZooModels.Cosine(expected.Skip(i * perRow).Take(perRow).ToArray(), actual.Skip(i * perRow).Take(perRow).ToArray())).ToArray();
     }
 
-    private static float[] FloatScores(string path, ZooModels.TokenRow[] rows)
-    {
-        using var ids = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.input_ids).ToArray(), new long[] { rows.Length, 16 });
-        using var mask = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.attention_mask).ToArray(), new long[] { rows.Length, 16 });
-        return ZooModels.Run(File.ReadAllBytes(path), new[] { ("input_ids", ids), ("attention_mask", mask) });
-    }
-
     [TestMethod]
     public void TinyBert_RunsIntegerKernels_CloseToFloat_AfterSaveAndReload()
     {
@@ -39,7 +31,7 @@ public sealed class DynamicQuantizationTests
 
         var held = ZooModels.Tokens(16, 2);
         var viaMlNet = ZooModels.ScoresAfterReload(ml, quantized, schemaRows.Schema, held);
-        var cosines = RowCosines(FloatScores(path, held), viaMlNet, held.Length);
+        var cosines = RowCosines(ZooModels.TokenScores(path, held), viaMlNet, held.Length);
         TestContext.WriteLine($"cosine min {cosines.Min():F5} mean {cosines.Average():F5}; {quantized.GetOnnxBytes().Length / 1024} KiB vs {new FileInfo(path).Length / 1024} KiB");
         Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min(), "every row's logits stay within cosine 0.99 of the float model's");
         Assert.IsLessThan(0.35, (double)quantized.GetOnnxBytes().Length / new FileInfo(path).Length, "int8 weights and tables: about a quarter of the file");
@@ -77,7 +69,7 @@ public sealed class DynamicQuantizationTests
         Assert.IsFalse(written.Node.Any(n => n.OpType == "Gather" && n.Input[0].EndsWith(".table_quantized", StringComparison.Ordinal)));
 
         var held = ZooModels.Tokens(8, 3);
-        var cosines = RowCosines(FloatScores(path, held), ZooModels.ScoresAfterReload(ml, quantized, ml.Data.LoadFromEnumerable(held).Schema, held), held.Length);
+        var cosines = RowCosines(ZooModels.TokenScores(path, held), ZooModels.ScoresAfterReload(ml, quantized, ml.Data.LoadFromEnumerable(held).Schema, held), held.Length);
         Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min());
     }
 

@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.UnitTests.Graph;
 using Onnx;
@@ -15,13 +14,6 @@ public sealed class Int4QuantizationTests
 
     public TestContext TestContext { get; set; } = null!;
 
-    private static float[] FloatScores(string path, ZooModels.TokenRow[] rows)
-    {
-        using var ids = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.input_ids).ToArray(), new long[] { rows.Length, 16 });
-        using var mask = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.attention_mask).ToArray(), new long[] { rows.Length, 16 });
-        return ZooModels.Run(File.ReadAllBytes(path), new[] { ("input_ids", ids), ("attention_mask", mask) });
-    }
-
     private static double MeanSquaredError(float[] expected, float[] actual) =>
         expected.Zip(actual, (e, a) => (double)(e - a) * (e - a)).Average();
 
@@ -35,7 +27,7 @@ public sealed class Int4QuantizationTests
         using var gptq = ml.Quantization().Int4(new Int4QuantizationOptions { ModelPath = path, BlockSize = 16, Rounding = Int4Rounding.Gptq }).Fit(calibration);
 
         var held = ZooModels.Tokens(32, 2);
-        var expected = FloatScores(path, held);
+        var expected = ZooModels.TokenScores(path, held);
         var viaRtn = ZooModels.ScoresAfterReload(ml, rtn, calibration.Schema, held);
         var viaGptq = ZooModels.ScoresAfterReload(ml, gptq, calibration.Schema, held);
         var (rtnError, gptqError) = (MeanSquaredError(expected, viaRtn), MeanSquaredError(expected, viaGptq));
@@ -76,7 +68,7 @@ public sealed class Int4QuantizationTests
         Assert.IsFalse(written.Initializer.Any(t => t.Name.EndsWith(".weight_zero_point", StringComparison.Ordinal)), "symmetric: no zero-points stored");
 
         var held = ZooModels.Tokens(8, 3);
-        var expected = FloatScores(path, held);
+        var expected = ZooModels.TokenScores(path, held);
         var actual = ZooModels.ScoresAfterReload(ml, quantized, ml.Data.LoadFromEnumerable(held).Schema, held);
         Assert.IsGreaterThanOrEqualTo(0.95, ZooModels.Cosine(expected, actual));
     }

@@ -1,6 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.OnnxRuntime;
 using MLNetQuant.Onnx;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.UnitTests.Graph;
@@ -15,13 +14,6 @@ public sealed class TransformerStaticQuantizationTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private static float[] FloatScores(string path, ZooModels.TokenRow[] rows)
-    {
-        using var ids = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.input_ids).ToArray(), new long[] { rows.Length, 16 });
-        using var mask = OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.attention_mask).ToArray(), new long[] { rows.Length, 16 });
-        return ZooModels.Run(File.ReadAllBytes(path), new[] { ("input_ids", ids), ("attention_mask", mask) });
-    }
-
     [TestMethod]
     [DataRow(null)]
     [DataRow(0.5)]
@@ -33,7 +25,7 @@ public sealed class TransformerStaticQuantizationTests
         using var quantized = ml.Quantization().Observer(OnnxQuantizationOptions.ForTransformers(path, alpha)).Fit(calibration);
 
         var held = ZooModels.Tokens(32, 2);
-        var expected = FloatScores(path, held);
+        var expected = ZooModels.TokenScores(path, held);
         var actual = ZooModels.ScoresAfterReload(ml, quantized, calibration.Schema, held);
         var cosine = ZooModels.Cosine(expected, actual);
         var bytes = quantized.GetOnnxBytes();
