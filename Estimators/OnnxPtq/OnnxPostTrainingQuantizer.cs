@@ -321,26 +321,31 @@ internal sealed class OnnxPostTrainingQuantizer
         foreach (var (name, nodes) in readers)
         {
             var x = absMax[name];
-            var w = new double[x.Length];
-            foreach (var node in nodes)
-            {
-                var weight = _initializers[node.Input[1]];
-                var values = OnnxTensors.Floats(weight);
-                var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-                var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0; // [N, K]
-                if ((transposed ? columns : rows) != x.Length) goto Skip; // not a [.., K] × [K, N] product
-                for (var i = 0; i < values.Length; i++)
-                {
-                    var k = transposed ? i % columns : i / columns;
-                    w[k] = Math.Max(w[k], Math.Abs(values[i]));
-                }
-            }
-            if (x.Any(v => !double.IsFinite(v))) continue; // masking constants: left to the calibration's own rule
+            if (x.Any(v => !double.IsFinite(v)) || WeightRowMaxima(nodes, x.Length) is not { } w) continue; // masking constants; not [.., K] × [K, N]
             factors[name] = x.Zip(w, (xk, wk) => xk > 0 && wk > 0 ? (float)Math.Clamp(Math.Pow(xk, alpha) / Math.Pow(wk, 1 - alpha), 1e-5, 1e5) : 1f).ToArray();
-            Skip:;
         }
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"SmoothQuant (α = {alpha}): {factors.Count} activation(s) smoothed into their MatMul/Gemm weights.");
         return factors;
+    }
+
+    // max|W[k, :]| over every reader's weight, per input channel k; null when a weight's K is not the activation's.
+    private double[]? WeightRowMaxima(List<NodeProto> readers, int k)
+    {
+        var maxima = new double[k];
+        foreach (var node in readers)
+        {
+            var weight = _initializers[node.Input[1]];
+            var values = OnnxTensors.Floats(weight);
+            var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
+            var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0; // [N, K]
+            if ((transposed ? columns : rows) != k) return null;
+            for (var i = 0; i < values.Length; i++)
+            {
+                var row = transposed ? i % columns : i / columns;
+                maxima[row] = Math.Max(maxima[row], Math.Abs(values[i]));
+            }
+        }
+        return maxima;
     }
 
     private Dictionary<string, QParams> Calibrate(IDataView data, List<InputBinding> bindings, Microsoft.ML.Runtime.IChannel log, Dictionary<string, float[]> smoothing)
