@@ -33,9 +33,9 @@ internal static class MiniLmBenchmark
     {
         new EmbedderVariant("minilm-dynamic-int8", "dynamic int8 (MatMul/Gemm per-column int8 weights, int8 embedding rows)",
             (ml, path) => ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" } })),
-        new EmbedderVariant("minilm-smoothquant-int8", "static int8 with SmoothQuant α 0.5 (OnnxQuantizationOptions.ForTransformers: MatMul/Gemm and int8 embedding rows, LayerNorm/Softmax/GELU/residuals float, histogram calibration over 128 sentences)",
+        new EmbedderVariant("minilm-smoothquant-int8", "smoothquant static int8, α 0.5 (OnnxQuantizationOptions.ForTransformers: MatMul/Gemm and int8 embedding rows, LayerNorm/Softmax/GELU/residuals float, histogram calibration over 128 sentences)",
             (ml, path) => ml.Quantization().Observer(Transformer(path, 0.5))),
-        new EmbedderVariant("minilm-static-int8", "static int8, ForTransformers' default (as minilm-smoothquant-int8 without SmoothQuant)",
+        new EmbedderVariant("minilm-static-int8", "static int8, ForTransformers' defaults: no smoothing (MatMulIntegerToFloat with bias, int8 embedding rows, histogram calibration over 128 sentences)",
             (ml, path) => ml.Quantization().Observer(Transformer(path, null))),
         new EmbedderVariant("minilm-int4-rtn", "int4 weight-only, round to nearest, no data (MatMulNBits and GatherBlockQuantized, block 32, affine)",
             (ml, path) => ml.Quantization().Int4(new Int4QuantizationOptions { ModelPath = path, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" } })),
