@@ -112,6 +112,23 @@ public sealed class TransformerStaticQuantizationTests
     }
 
     [TestMethod]
+    public void Naive_WithGather_RoundsWeightsAndTables_WithoutReadingData()
+    {
+        var ml = new MLContext(seed: 1);
+        var path = ZooModels.Path("tiny_bert_op13.onnx");
+        var schemaOnly = ml.Data.LoadFromEnumerable(ZooModels.Tokens(1, 1));
+        using var rounded = ml.Quantization().Naive(OnnxQuantizationOptions.ForTransformers(path)).Fit(schemaOnly);
+        var report = QuantizationReport.FromOnnx(rounded.GetOnnxBytes());
+        Assert.AreEqual("Naive", report.Algorithm);
+        Assert.IsTrue(report.Tensors.All(t => t.Tensor == QuantType.Weight), "weights and tables only: no activation grid");
+        Assert.AreEqual(2, report.Tensors.Count(t => t.OpType == "Gather"));
+        Assert.IsFalse(ModelProto.Parser.ParseFrom(rounded.GetOnnxBytes()).Graph.Node.Any(n => n.Domain == "com.microsoft"),
+            "no integer kernels without activation grids: CpuMatMulKernels only applies to calibrated models");
+        var held = ZooModels.Tokens(16, 2);
+        Assert.IsGreaterThanOrEqualTo(0.99, ZooModels.Cosine(ZooModels.TokenScores(path, held), ZooModels.ScoresAfterReload(ml, rounded, schemaOnly.Schema, held)));
+    }
+
+    [TestMethod]
     public void SmoothQuantAlpha_OutsideZeroToOne_IsNamed()
     {
         var ml = new MLContext(seed: 1);
