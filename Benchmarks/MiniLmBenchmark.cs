@@ -2,9 +2,9 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.Tokenizers;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.Samples.Shared;
+using MLNetQuant.Text;
 
 namespace MLNetQuant.Benchmarks;
 
@@ -63,7 +63,7 @@ internal static class MiniLmBenchmark
     public static List<EmbedderResult> Run(string output, string command, int threads, int sentences, int queries, IEnumerable<EmbedderVariant> variants)
     {
         var (modelPath, vocabPath) = MiniLmModel.Extract();
-        var tokenizer = BertTokenizer.Create(vocabPath);
+        var tokenizer = TextTokenizer.Create(vocabPath, Tokens);
         var texts = MiniLmModel.Sentences(sentences);
         var rows = texts.Select(t => Encode(tokenizer, t)).ToArray();
         // Calibration (GPTQ) reads other sentences than those compared: the summaries between the evaluated ones.
@@ -114,16 +114,11 @@ internal static class MiniLmBenchmark
         return results;
     }
 
-    private static TokenRow Encode(BertTokenizer tokenizer, string text)
+    // The pipeline's own tokenizer step (TextTokenizer): [CLS] text [SEP], zero-padded to 128.
+    private static TokenRow Encode(TextTokenizerTransformer tokenizer, string text)
     {
-        var ids = tokenizer.EncodeToIds(text).Take(Tokens).ToArray();
-        var row = new TokenRow { input_ids = new long[Tokens], attention_mask = new long[Tokens], token_type_ids = new long[Tokens] };
-        for (var i = 0; i < ids.Length; i++)
-        {
-            row.input_ids[i] = ids[i];
-            row.attention_mask[i] = 1;
-        }
-        return row;
+        var (ids, mask, types) = tokenizer.Encode(text);
+        return new TokenRow { input_ids = ids, attention_mask = mask, token_type_ids = types };
     }
 
     // Mean over the real tokens of last_hidden_state, L2-normalized (sentence-transformers' pooling for this model).

@@ -84,7 +84,7 @@ public sealed class QuantizationCatalog
 
     /// <summary>Weight-only int4 quantization of a float ONNX model (path or bytes), for size: 4-bit block-wise weights
     /// on MatMul/Gemm and embedding tables (ONNX Runtime's MatMulNBits and GatherBlockQuantized), activations float.
-    /// Reads no data.</summary>
+    /// Rounding to nearest (the default) reads no data; GPTQ calibrates on the data given to Fit.</summary>
     public OnnxQuantizationEstimator Int4(OnnxPtq.Int4QuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Int4);
 
     /// <summary>The BERT tokenizer step of a text pipeline: the text column in, <c>input_ids</c>, <c>attention_mask</c>

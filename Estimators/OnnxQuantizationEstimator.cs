@@ -13,7 +13,7 @@ namespace MLNetQuant;
 /// ### Estimator characteristics
 /// |  |  |
 /// | -- | -- |
-/// | Does this estimator need to look at the data to train its parameters? | Observer: yes (calibration); Naive, Dynamic, Int4: no (the schema binds the inputs) |
+/// | Does this estimator need to look at the data to train its parameters? | Observer and Int4 with GPTQ: yes (calibration); Naive, Dynamic, Int4 rounding to nearest: no (the schema binds the inputs) |
 /// | Input column data type | One known-size vector per model input, of the element type it takes (Single, Double, Int64, Int32, Boolean) |
 /// | Output column data type | Vectors of the model's output types (by default the first output as Score); with PredictedLabelColumnName, a key (the arg-max class) |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, ONNX Runtime |

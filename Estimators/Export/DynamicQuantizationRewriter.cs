@@ -56,20 +56,15 @@ internal static class DynamicQuantizationRewriter
         foreach (var node in nodes)
         {
             var selected = opTypes.Contains(node.OpType) && !excluded.Contains(node.Name) && node.Domain is "" or "ai.onnx";
-            if (selected && node.OpType is "MatMul" or "Gemm" && node.Input.Count >= 2 && IsFloat(node.Input[0]) &&
-                Constant2D(node.Input[1]) is { } weight && (node.OpType != "Gemm" || GraphEditor.Int(node, "transA", 0) == 0))
+            if (selected && MatMulWeight.Find(node, initializers, IsFloat) is { } tensor)
             {
-                var values = OnnxTensors.Floats(weight);
-                var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-                // MatMulInteger takes W as [K, N]; a Gemm with transB holds [N, K].
-                var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0;
-                var (k, n) = transposed ? (columns, rows) : (rows, columns);
-                float W(int ki, int ni) => transposed ? values[ni * columns + ki] : values[ki * columns + ni];
-                var scales = ColumnScales(k, n, W, perChannel, qmax);
+                var weight = MatMulWeight.Read(node, tensor);
+                var (k, n) = (weight.K, weight.N); // MatMulInteger takes W as [K, N]
+                var scales = ColumnScales(k, n, weight.At, perChannel, qmax);
                 var ints = new sbyte[k * n];
                 for (var ki = 0; ki < k; ki++)
                     for (var ni = 0; ni < n; ni++)
-                        ints[ki * n + ni] = Round(W(ki, ni), scales[perChannel ? ni : 0], qmax);
+                        ints[ki * n + ni] = Round(weight.At(ki, ni), scales[perChannel ? ni : 0], qmax);
                 report.Add(WeightReport(node, scales));
                 report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
                     Array.Empty<float>(), Array.Empty<long>()));

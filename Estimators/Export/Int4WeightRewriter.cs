@@ -18,9 +18,6 @@ namespace MLNetQuant.Export;
 /// the input's second moments, by GPTQ (<see cref="Gptq"/>); tables are always rounded to nearest.</summary>
 internal static class Int4WeightRewriter
 {
-    /// <summary>The domain of ONNX Runtime's contrib ops.</summary>
-    public const string MicrosoftDomain = "com.microsoft";
-
     /// <summary>Rewrites <paramref name="model"/> in place (the op types of <paramref name="opTypes"/>, except the
     /// <paramref name="excluded"/> nodes, whose float inputs <paramref name="elementTypes"/> confirms); returns a report
     /// entry per quantized weight or table. <paramref name="hessians"/> holds Σ xᵀx per MatMul/Gemm input tensor for
@@ -44,16 +41,13 @@ internal static class Int4WeightRewriter
         foreach (var node in nodes)
         {
             var selected = opTypes.Contains(node.OpType) && !excluded.Contains(node.Name) && node.Domain is "" or "ai.onnx";
-            if (selected && node.OpType is "MatMul" or "Gemm" && node.Input.Count >= 2 && IsFloat(node.Input[0]) &&
-                Constant(node.Input[1], 2) is { } weight && (node.OpType != "Gemm" || GraphEditor.Int(node, "transA", 0) == 0))
+            if (selected && MatMulWeight.Find(node, initializers, IsFloat) is { } tensor)
             {
-                var values = OnnxTensors.Floats(weight);
-                var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-                // MatMulNBits holds B transposed, [N, K]; a Gemm with transB already holds it so.
-                var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0;
-                var (k, n) = transposed ? (columns, rows) : (rows, columns);
+                var weight = MatMulWeight.Read(node, tensor);
+                var (k, n) = (weight.K, weight.N);
                 var alpha = node.OpType == "Gemm" ? GraphEditor.Float(node, "alpha", 1f) : 1f;
-                float W(int row, int ki) => alpha * (transposed ? values[row * columns + ki] : values[ki * columns + row]);
+                // MatMulNBits holds B as [N, K]: row n of the blocks is output column n.
+                float W(int row, int ki) => alpha * weight.At(ki, row);
                 var blocks = hessians.TryGetValue(node.Input[0], out var hessian)
                     ? Gptq.Quantize(Rows(n, k, W), n, k, hessian, blockSize, symmetric)
                     : Int4Blocks.RoundToNearest(n, k, W, blockSize, symmetric, padToBlock: true);
@@ -120,9 +114,9 @@ internal static class Int4WeightRewriter
             }
             onnx.Append(node);
         }
-        if (report.Count > 0 && model.OpsetImport.All(o => o.Domain != MicrosoftDomain))
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
-        new GraphEditor(model).RemoveUnused(); // the float weights and tables replaced
+        var editor = new GraphEditor(model);
+        if (report.Count > 0) editor.ImportMicrosoftDomain();
+        editor.RemoveUnused(); // the float weights and tables replaced
         graph.ValueInfo.Clear();
         return report;
     }
@@ -139,7 +133,7 @@ internal static class Int4WeightRewriter
     private static string ContribNode(OnnxGraphBuilder onnx, string opType, string name, IEnumerable<string> inputs, IReadOnlyDictionary<string, object> attributes)
     {
         var output = onnx.Node(opType, name, inputs, attributes);
-        onnx.LastNode.Domain = MicrosoftDomain;
+        onnx.LastNode.Domain = GraphEditor.MicrosoftDomain;
         return output;
     }
 

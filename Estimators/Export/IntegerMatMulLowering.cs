@@ -52,15 +52,14 @@ internal static class IntegerMatMulLowering
                 result = add.Output[0];
                 graph.Node.Remove(add);
             }
-            var fused = new NodeProto { OpType = "MatMulIntegerToFloat", Domain = Int4WeightRewriter.MicrosoftDomain, Name = editor.Unique($"{matmul.Name}.integer") };
+            var fused = new NodeProto { OpType = "MatMulIntegerToFloat", Domain = GraphEditor.MicrosoftDomain, Name = editor.Unique($"{matmul.Name}.integer") };
             fused.Input.AddRange(inputs);
             fused.Output.Add(result);
             graph.Node.Insert(graph.Node.IndexOf(matmul), fused);
             graph.Node.Remove(matmul);
             lowered++;
         }
-        if (lowered > 0 && model.OpsetImport.All(o => o.Domain != Int4WeightRewriter.MicrosoftDomain))
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = Int4WeightRewriter.MicrosoftDomain, Version = 1 });
+        if (lowered > 0) editor.ImportMicrosoftDomain();
         editor.RemoveUnused(); // the DequantizeLinear nodes the integer kernels no longer read
         return lowered;
     }

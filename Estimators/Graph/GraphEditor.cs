@@ -50,6 +50,17 @@ internal sealed class GraphEditor
     /// <summary>The nodes reading <paramref name="tensor"/>.</summary>
     public List<NodeProto> Consumers(string tensor) => Graph.Node.Where(n => n.Input.Contains(tensor)).ToList();
 
+    /// <summary>The domain of ONNX Runtime's contrib ops (MatMulNBits, MatMulIntegerToFloat …).</summary>
+    public const string MicrosoftDomain = "com.microsoft";
+
+    /// <summary>Declares <see cref="MicrosoftDomain"/> (version 1) among the model's opset imports, once: ONNX Runtime
+    /// refuses a node of an undeclared domain.</summary>
+    public void ImportMicrosoftDomain()
+    {
+        if (Model.OpsetImport.All(o => o.Domain != MicrosoftDomain))
+            Model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
+    }
+
     /// <summary>Whether <paramref name="tensor"/> is one of the graph's outputs.</summary>
     public bool IsGraphOutput(string tensor) => Graph.Output.Any(o => o.Name == tensor);
 

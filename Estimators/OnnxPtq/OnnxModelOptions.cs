@@ -77,7 +77,8 @@ public abstract class OnnxModelOptions
     /// hidden]; null, the default, takes the first output (last_hidden_state in Hugging Face exports).</summary>
     public string? HiddenStateOutput { get; set; }
 
-    /// <summary>Receives progress reports (Observer's calibration; Naive and Dynamic read no data and report none).</summary>
+    /// <summary>Receives progress reports (the calibration of Observer and of Int4 with GPTQ; Naive, Dynamic and Int4
+    /// rounding to nearest read no data and report none).</summary>
     public IProgress<QuantizationProgress>? Progress { get; set; }
 
     /// <summary>The op types <see cref="OpTypes"/> may name.</summary>

@@ -305,11 +305,9 @@ internal sealed class OnnxPostTrainingQuantizer
         var readers = _targets.Where(t => t.OpType is "MatMul" or "Gemm" && IsWeighted(t) && _initializers[t.Input[1]].Dims.Count == 2)
             .GroupBy(t => t.Input[0]).Where(g => !_outputTensors.Contains(g.Key)).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         if (readers.Count == 0) return new Dictionary<string, float[]>();
-        var probe = _model.Clone();
         var tensors = readers.Keys.ToList();
-        ExposeOutputs(probe, tensors);
         var absMax = new Dictionary<string, double[]>(StringComparer.Ordinal);
-        StreamTensors(probe, data, bindings, tensors, Static.BatchSize, Static.CalibrationRows, log, (name, value, rows) =>
+        StreamTensors(data, bindings, tensors, Static.BatchSize, Static.CalibrationRows, log, (name, value, rows) =>
         {
             using var scope = NewDisposeScope();
             var shape = value.GetTensorTypeAndShape().Shape;
@@ -334,16 +332,10 @@ internal sealed class OnnxPostTrainingQuantizer
         var maxima = new double[k];
         foreach (var node in readers)
         {
-            var weight = _initializers[node.Input[1]];
-            var values = OnnxTensors.Floats(weight);
-            var (rows, columns) = ((int)weight.Dims[0], (int)weight.Dims[1]);
-            var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0; // [N, K]
-            if ((transposed ? columns : rows) != k) return null;
-            for (var i = 0; i < values.Length; i++)
-            {
-                var row = transposed ? i % columns : i / columns;
-                maxima[row] = Math.Max(maxima[row], Math.Abs(values[i]));
-            }
+            var weight = MatMulWeight.Read(node, _initializers[node.Input[1]]);
+            if (weight.K != k) return null;
+            for (var i = 0; i < weight.Values.Length; i++)
+                maxima[weight.InputChannelOf(i)] = Math.Max(maxima[weight.InputChannelOf(i)], Math.Abs(weight.Values[i]));
         }
         return maxima;
     }
@@ -351,9 +343,7 @@ internal sealed class OnnxPostTrainingQuantizer
     private Dictionary<string, QParams> Calibrate(IDataView data, List<InputBinding> bindings, Microsoft.ML.Runtime.IChannel log, Dictionary<string, float[]> smoothing)
     {
         // The calibration model also returns each quantized node's activation input.
-        var probe = _model.Clone();
         var tensors = _targets.SelectMany(ActivationInputs).Concat(_outputTensors).Distinct().ToList();
-        ExposeOutputs(probe, tensors);
         var spec = Static.SymmetricActivations
             ? new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric)
             : QuantSpec.UInt8PerTensorAffineActivations;
@@ -361,7 +351,7 @@ internal sealed class OnnxPostTrainingQuantizer
         try
         {
             var infinite = new HashSet<string>(StringComparer.Ordinal);
-            StreamTensors(probe, data, bindings, tensors, Static.BatchSize, Static.CalibrationRows, log, (name, value, rows) =>
+            StreamTensors(data, bindings, tensors, Static.BatchSize, Static.CalibrationRows, log, (name, value, rows) =>
             {
                 if (infinite.Contains(name)) return;
                 // A scope holds every temporary: a chained call's intermediate tensor (values.abs() in
@@ -393,13 +383,14 @@ internal sealed class OnnxPostTrainingQuantizer
         }
     }
 
-    /// <summary>Runs <paramref name="probe"/> (the model with <paramref name="tensors"/> exposed as outputs) in ONNX
-    /// Runtime over up to <paramref name="maxRows"/> rows of <paramref name="data"/> (0: all), batch by batch, and hands
+    /// <summary>Runs the float model with <paramref name="tensors"/> exposed as outputs in ONNX Runtime over up to <paramref name="maxRows"/> rows of <paramref name="data"/> (0: all), batch by batch, and hands
     /// each exposed tensor of each batch to <paramref name="observe"/> with the batch's row range ("1–64"); reports
     /// progress as "calibrate".</summary>
-    private void StreamTensors(ModelProto probe, IDataView data, List<InputBinding> bindings, IReadOnlyList<string> tensors, int batchSize, long maxRows,
+    private void StreamTensors(IDataView data, List<InputBinding> bindings, IReadOnlyList<string> tensors, int batchSize, long maxRows,
         Microsoft.ML.Runtime.IChannel log, Action<string, OrtValue, string> observe)
     {
+        var probe = _model.Clone();
+        ExposeOutputs(probe, tensors);
         using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(probe));
         using var runOptions = new RunOptions();
         using var reader = new InputBatchReader(data, bindings, batchSize);
@@ -435,16 +426,13 @@ internal sealed class OnnxPostTrainingQuantizer
     /// quantize, over the calibration rows — the second moments that say which weight errors the next layer sees.</summary>
     private Dictionary<string, Tensor> Hessians(IDataView data, List<InputBinding> bindings, Int4QuantizationOptions options, Microsoft.ML.Runtime.IChannel log)
     {
-        var probe = _model.Clone();
-        var tensors = _model.Graph.Node.Where(n => n.OpType is "MatMul" or "Gemm" && options.OpTypes.Contains(n.OpType) && !options.ExcludedNodes.Contains(n.Name) &&
-                n.Input.Count > 1 && IsFloat(n.Input[0]) && _initializers.TryGetValue(n.Input[1], out var w) && w.Dims.Count == 2 &&
-                (n.OpType != "Gemm" || GraphEditor.Int(n, "transA", 0) == 0))
+        var tensors = _model.Graph.Node.Where(n => options.OpTypes.Contains(n.OpType) && !options.ExcludedNodes.Contains(n.Name) &&
+                MatMulWeight.Find(n, _initializers, IsFloat) is not null)
             .Select(n => n.Input[0]).Distinct().ToList();
-        ExposeOutputs(probe, tensors);
         var hessians = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            StreamTensors(probe, data, bindings, tensors, options.BatchSize, options.CalibrationRows, log, (name, value, rows) =>
+            StreamTensors(data, bindings, tensors, options.BatchSize, options.CalibrationRows, log, (name, value, rows) =>
             {
                 using var scope = NewDisposeScope();
                 var shape = value.GetTensorTypeAndShape().Shape;
@@ -485,7 +473,8 @@ internal sealed class OnnxPostTrainingQuantizer
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         RenameInputs(model, onnx, bindings, names);
-        Smooth(model, onnx, smoothing, quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal));
+        var quantizedNames = quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        Smooth(model, onnx, smoothing, quantizedNames);
 
         // Annotations: every calibrated tensor is requantized where it is produced (one grid per tensor, as calibrated);
         // each quantized node reads its activation inputs on those grids; weights become int8.
@@ -495,7 +484,6 @@ internal sealed class OnnxPostTrainingQuantizer
         // Conv → MaxPool → Conv meets two grids, the grid the next Conv reads wins, so ORT keeps the MaxPool in int8).
         // Any other activation is quantized only for the quantized nodes that read it, so a transformer's residual
         // stream and shape computations keep reading the float tensor.
-        var quantizedNames = quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         bool OnlyQuantizedReaders(string tensor) => _consumers.TryGetValue(tensor, out var readers) &&
             readers.All(r => quantizedNames.Contains(r.Name) && ActivationInputs(r).Contains(tensor));
         // (A smoothed activation's grid is X/s's: its readers read it through the smoothing Mul, never at X.)
@@ -528,13 +516,12 @@ internal sealed class OnnxPostTrainingQuantizer
         var graph = model.Graph;
         foreach (var (tensor, factors) in smoothing)
         {
-            var original = tensor;
             var readers = graph.Node.Where(n => quantized.Contains(n.Name) && n.Input.Count > 0 && n.Input[0] == tensor).ToList();
             if (readers.Count == 0) continue;
-            var mul = new NodeProto { OpType = "Mul", Name = onnx.Unique($"{original}.smooth") };
+            var mul = new NodeProto { OpType = "Mul", Name = onnx.Unique($"{tensor}.smooth") };
             mul.Input.Add(tensor);
-            mul.Input.Add(onnx.Initializer($"{original}.smooth_inverse", factors.Select(f => 1f / f).ToArray(), factors.Length));
-            mul.Output.Add(onnx.Unique($"{original}.smoothed"));
+            mul.Input.Add(onnx.Initializer($"{tensor}.smooth_inverse", factors.Select(f => 1f / f).ToArray(), factors.Length));
+            mul.Output.Add(onnx.Unique($"{tensor}.smoothed"));
             var producer = graph.Node.Select((n, i) => (n, i)).FirstOrDefault(p => p.n.Output.Contains(tensor));
             graph.Node.Insert(producer.n is null ? 0 : producer.i + 1, mul);
             foreach (var reader in readers) reader.Input[0] = mul.Output[0];
@@ -595,8 +582,8 @@ internal sealed class OnnxPostTrainingQuantizer
         if (smoothing.TryGetValue(node.Input[0], out var factors))
         {
             // W's input rows (K) take the factors the activation was divided by.
-            var transposed = node.OpType == "Gemm" && GraphEditor.Int(node, "transB", 0) != 0;
-            for (var i = 0; i < values.Length; i++) values[i] *= factors[transposed ? i % shape[1] : i / shape[1]];
+            var weight = new MatMulWeight(node, initializer, values);
+            for (var i = 0; i < values.Length; i++) values[i] *= factors[weight.InputChannelOf(i)];
         }
         var axis = OnnxOps.WeightChannelAxis(node, shape.Length);
         var spec = _options.PerChannelWeights ? QuantSpec.Int8PerChannelSymmetricWeights : new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric);

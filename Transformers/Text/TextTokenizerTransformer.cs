@@ -66,7 +66,12 @@ public sealed class TextTokenizerTransformer : ITransformer
     }
 
     /// <summary>The input schema plus the three token columns.</summary>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _mapping.GetOutputSchema(inputSchema);
+    /// <exception cref="ArgumentException">The input has no text column <see cref="InputColumnName"/>.</exception>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        CheckInput(inputSchema);
+        return _mapping.GetOutputSchema(inputSchema);
+    }
 
     /// <summary>Adds the three token columns.</summary>
     /// <exception cref="ArgumentException">The input has no text column <see cref="InputColumnName"/>.</exception>

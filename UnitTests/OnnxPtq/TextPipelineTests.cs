@@ -78,6 +78,8 @@ public sealed class TextPipelineTests
             Assert.AreEqual(2L, longIds[0]);
             Assert.IsTrue(longIds.Skip(1).All(id => id is 8 or 3), "truncated to 8 tokens of 'fast' (and [SEP] where the tokenizer keeps it)");
 
+            var noText = new MLContext().Data.LoadFromEnumerable(new[] { new EmbeddingRow() }).Schema;
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => tokenizer.GetOutputSchema(noText)).Message, "'Text'");
             Assert.ThrowsExactly<FileNotFoundException>(() => TextTokenizer.Create("missing-vocab.txt"));
             Assert.AreEqual("maxTokens", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TextTokenizer.Create(vocabulary, maxTokens: 1)).ParamName);
         }
