@@ -24,6 +24,12 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 torch.set_num_threads(o.Threads);
 var command = "dotnet run --project Benchmarks -c Release" + (args.Length > 0 ? " -- " + string.Join(" ", args) : "");
 Directory.CreateDirectory(o.Output);
+// Issue 14 on the zoo models (--only zoo-accuracy-aware) needs no Fashion data either.
+if (o.Only.Contains("zoo-accuracy-aware"))
+{
+    ZooAccuracyAwareBenchmark.Run(new MLContext(seed: o.Seed), o.Output, command);
+    if (o.Only.Count == 1) return 0;
+}
 // The sentence-embedder runs (--only dynamic,int4 …) need no Fashion data: alone, they run and return here.
 var embedders = MiniLmBenchmark.Variants.Where(v => o.Only.Count == 0 || o.Only.Contains("minilm") || o.Only.Any(name => v.Name.Contains(name, StringComparison.OrdinalIgnoreCase))).ToList();
 void RunEmbedders()
@@ -47,6 +53,13 @@ var (train, trainRows, source) = FashionData.Load(ml, train: true, o.TrainRows);
 var (test, testRows, _) = FashionData.Load(ml, train: false, o.TestRows);
 Console.WriteLine($"Fashion-MNIST from {source}: {trainRows} training, {testRows} test rows; {o.Threads} threads; seed {o.Seed}.");
 Directory.CreateDirectory(o.Output);
+// Issue 14's accuracy-aware PTQ: --only accuracy-aware (all of it), or cle, adaround, dscnn-qat, tolerance, or one variant's name.
+var accuracyAware = new[] { "accuracy-aware", "cle", "adaround", "dscnn-qat", "tolerance" };
+bool AccuracyAwarePart(string name) => accuracyAware.Contains(name) || name.StartsWith("dscnn-", StringComparison.Ordinal) ||
+    name.StartsWith("tolerance-", StringComparison.Ordinal);
+if (o.Only.Count == 0 || o.Only.Any(AccuracyAwarePart))
+    AccuracyAwareBenchmark.Run(ml, train, test, o.Output, command, o.FloatEpochs, o.Seed, o.Only.Where(AccuracyAwarePart).ToHashSet(StringComparer.OrdinalIgnoreCase));
+if (o.Only.Count > 0 && o.Only.All(AccuracyAwarePart)) return 0;
 if (o.Runs("onnx-qat")) OnnxQatBenchmark.Run(ml, train, test, o.Output, command);
 if (o.Only.Count == 1 && o.Runs("onnx-qat")) return 0;
 var results = new List<BenchmarkResult>();

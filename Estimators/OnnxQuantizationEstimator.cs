@@ -50,14 +50,29 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     {
         ArgumentNullException.ThrowIfNull(input);
         var label = LabelColumn(input.Schema);
+        // Equalization and bias correction edit the quantizer's copy of the model: a fresh one per Fit, so fitting twice
+        // gives one model.
+        var quantizer = _options is OnnxQuantizationOptions { CrossLayerEqualization: true } or OnnxQuantizationOptions { BiasCorrection: true } or OnnxQuantizationOptions { AdaRound: not null }
+            ? new OnnxPostTrainingQuantizer(_options) : _quantizer;
         var quantized = _mode switch
         {
-            OnnxQuantizationMode.Dynamic => _quantizer.QuantizeDynamic(_ml, input),
-            OnnxQuantizationMode.Int4 => _quantizer.QuantizeInt4(_ml, input),
-            _ => _quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive),
+            OnnxQuantizationMode.Dynamic => quantizer.QuantizeDynamic(_ml, input),
+            OnnxQuantizationMode.Int4 => quantizer.QuantizeInt4(_ml, input),
+            _ => quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive, candidate => Evaluate(candidate, input)),
         };
         return new QuantizedModelTransformer(_ml, quantized.Onnx, quantized.InputColumns, quantized.OutputColumns, quantized.InputShapes,
             quantized.Report, _options.PredictedLabelColumnName, label, input);
+    }
+
+    // The tolerance search's metric of one candidate model on the validation data, scored as the fitted transformer
+    // would score it.
+    private double Evaluate(QuantizedModel candidate, IDataView calibration)
+    {
+        var options = (OnnxQuantizationOptions)_options;
+        var validation = options.ValidationData!;
+        using var transformer = new QuantizedModelTransformer(_ml, candidate.Onnx, candidate.InputColumns, candidate.OutputColumns, candidate.InputShapes,
+            candidate.Report, _options.PredictedLabelColumnName, LabelColumn(validation.Schema), calibration);
+        return options.Metric!.Compute(_ml, transformer.Transform(validation));
     }
 
     private DataViewSchema.Column? LabelColumn(DataViewSchema schema)

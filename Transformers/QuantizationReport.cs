@@ -53,6 +53,14 @@ public sealed record QuantizationReport(int FormatVersion, string Algorithm, IRe
     /// when not measured, e.g. weight-only models, which run float kernels on dequantized weights by design).</summary>
     public IReadOnlyList<FloatKernel>? FloatKernels { get; init; }
 
+    /// <summary>Post-training quantization with an accuracy tolerance: the search's trail (baseline, sensitivities,
+    /// trials, the layers kept float). Null when no search ran.</summary>
+    public ToleranceSearchReport? ToleranceSearch { get; init; }
+
+    /// <summary>Post-training quantization with a weight size budget: the per-layer 4/8-bit choice. Null when no
+    /// budget was set.</summary>
+    public MixedPrecisionReport? MixedPrecision { get; init; }
+
     /// <summary>The metadata_props key holding the report.</summary>
     public const string MetadataKey = "mlnetquant.report";
 

@@ -1,3 +1,5 @@
+using Onnx;
+using MLNetQuant.Graph;
 namespace MLNetQuant.Onnx;
 
 /// <summary>The QDQ building blocks ONNX Runtime fuses into integer kernels, written through an
@@ -29,9 +31,16 @@ internal sealed class QdqEmitter
     }
 
     /// <summary>An 8-bit weight initializer (int8 when <paramref name="signed"/>, else uint8) of the given integers and
-    /// its DequantizeLinear with one scale and zero-point per channel along <paramref name="axis"/>.</summary>
-    public string DequantizedWeight(string name, int[] ints, float[] scales, long[] zeroPoints, bool signed, long[] shape, long axis)
+    /// its DequantizeLinear with one scale and zero-point per channel along <paramref name="axis"/>; with
+    /// <paramref name="packInt4"/>, packed signed 4-bit storage (see QuantizedWeight.PackedInt4).</summary>
+    public string DequantizedWeight(string name, int[] ints, float[] scales, long[] zeroPoints, bool signed, long[] shape, long axis, bool packInt4 = false)
     {
+        if (packInt4)
+        {
+            if (!signed || ints.Any(v => v is < -8 or > 7) || zeroPoints.Any(z => z is < -8 or > 7))
+                throw new InvalidOperationException($"Weight of '{name}': packed int4 storage takes signed values in -8…7 only.");
+            return PackedInt4Weight(name, ints, scales, zeroPoints, shape, axis);
+        }
         var channels = scales.Length;
         string stored, zero;
         if (signed)
@@ -47,6 +56,51 @@ internal sealed class QdqEmitter
         var scale = Onnx.Initializer($"{name}.weight_scale", scales, channels);
         return Onnx.Node("DequantizeLinear", $"{name}.weight", new[] { stored, scale, zero }, new Dictionary<string, object> { ["axis"] = axis });
     }
+
+    // Signed 4-bit integers stored two per byte (low nibble first) in a uint8 initializer, unpacked by standard opset-13
+    // ops that ONNX Runtime folds into a float weight when it loads the model: code = nibble − 16·(nibble > 7),
+    // weight = code · scale[channel]. Neither ONNX's INT4 type (opset 21) nor ORT's com.microsoft DequantizeLinear,
+    // which takes it in older graphs, will do: ML.NET's OnnxTransformer reads every initializer's element type and
+    // refuses INT4 ("Unsupported ONNX scalar type: 22").
+    private string PackedInt4Weight(string name, int[] ints, float[] scales, long[] zeroPoints, long[] shape, long axis)
+    {
+        if (zeroPoints.Any(z => z != 0)) throw new InvalidOperationException($"Weight of '{name}': packed int4 storage is symmetric (zero-point 0).");
+        var bytes = new byte[(ints.Length + 1) / 2];
+        for (var i = 0; i < ints.Length; i++) bytes[i / 2] |= (byte)((ints[i] & 0xF) << (4 * (i % 2)));
+        var packed = Onnx.Initializer($"{name}.weight_int4_packed", bytes, bytes.Length);
+        var wide = Onnx.Node("Cast", $"{name}.weight_unpack.cast", new[] { packed }, new Dictionary<string, object> { ["to"] = (long)OnnxTensors.Int32 });
+        var sixteen = Shared("int4_unpack.sixteen", () => Onnx.Initializer("int4_unpack.sixteen", new[] { 16 }, 1));
+        var low = Onnx.Node("Mod", $"{name}.weight_unpack.low", new[] { wide, sixteen });
+        var high = Onnx.Node("Div", $"{name}.weight_unpack.high", new[] { wide, sixteen });
+        var axis1 = Shared("int4_unpack.axis", () => Onnx.Initializer("int4_unpack.axis", new[] { 1L }, 1));
+        var pairs = Onnx.Node("Concat", $"{name}.weight_unpack.pairs", new[]
+        {
+            Onnx.Node("Unsqueeze", $"{name}.weight_unpack.low_column", new[] { low, axis1 }),
+            Onnx.Node("Unsqueeze", $"{name}.weight_unpack.high_column", new[] { high, axis1 }),
+        }, new Dictionary<string, object> { ["axis"] = 1L });
+        var flat = Onnx.Node("Reshape", $"{name}.weight_unpack.flat", new[] { pairs, Shared("int4_unpack.flat", () => Onnx.Initializer("int4_unpack.flat", new[] { -1L }, 1)) });
+        if (ints.Length % 2 == 1)
+            flat = Onnx.Node("Slice", $"{name}.weight_unpack.trim", new[] { flat, Shared("int4_unpack.start", () => Onnx.Initializer("int4_unpack.start", new[] { 0L }, 1)),
+                Onnx.Initializer($"{name}.weight_unpack.end", new[] { (long)ints.Length }, 1) });
+        var negative = Onnx.Node("Cast", $"{name}.weight_unpack.negative", new[]
+        {
+            Onnx.Node("Greater", $"{name}.weight_unpack.above7", new[] { flat, Shared("int4_unpack.seven", () => Onnx.Initializer("int4_unpack.seven", new[] { 7 }, 1)) }),
+        }, new Dictionary<string, object> { ["to"] = (long)OnnxTensors.Int32 });
+        var codes = Onnx.Node("Sub", $"{name}.weight_unpack.codes", new[] { flat, Onnx.Node("Mul", $"{name}.weight_unpack.wrap", new[] { negative, sixteen }) });
+        var shaped = Onnx.Node("Reshape", $"{name}.weight_unpack.shaped", new[]
+        {
+            Onnx.Node("Cast", $"{name}.weight_unpack.float", new[] { codes }, new Dictionary<string, object> { ["to"] = (long)OnnxTensors.Float }),
+            Onnx.Initializer($"{name}.weight_unpack.shape", shape, shape.Length),
+        });
+        // One scale per channel along the axis, broadcast over the other dimensions.
+        var scaleShape = shape.Select((_, d) => d == axis ? (long)scales.Length : 1L).ToArray();
+        return Onnx.Node("Mul", $"{name}.weight", new[] { shaped, Onnx.Initializer($"{name}.weight_scale", scales, scaleShape) });
+    }
+
+    // A constant every unpacking subgraph reads, written once per model.
+    private readonly Dictionary<string, string> _shared = new(StringComparer.Ordinal);
+
+    private string Shared(string key, Func<string> create) => _shared.TryGetValue(key, out var name) ? name : _shared[key] = create();
 
     /// <summary>An int32 bias with scale s_in·s_w[c] and zero-point 0 (what ORT's integer kernels take) and its
     /// DequantizeLinear.</summary>

@@ -45,7 +45,7 @@ internal static class QdqGraphRewriter
             for (var i = 0; i < node.Input.Count; i++) node.Input[i] = Map(node.Input[i]);
             var weighted = OnnxOps.Weighted.Contains(node.OpType);
             annotations.Weights.TryGetValue(node.Name, out var weight);
-            var padChannels = weight is null ? 0 : ConvChannelPadding.ExtraChannels(node, weight);
+            var padChannels = weight is null || weight.PackedInt4 ? 0 : ConvChannelPadding.ExtraChannels(node, weight);
             for (var i = 0; i < node.Input.Count; i++)
             {
                 if (!annotations.Inputs.TryGetValue((node.Name, i), out var grid)) continue;
@@ -70,7 +70,8 @@ internal static class QdqGraphRewriter
             }
             if (weight is not null)
             {
-                node.Input[1] = qdq.DequantizedWeight(node.Name, weight.Ints, weight.Scales, weight.ZeroPoints, weight.Signed, weight.Shape, weight.Axis);
+                node.Input[1] = qdq.DequantizedWeight(node.Name, weight.Ints, weight.Scales, weight.ZeroPoints, weight.Signed, weight.Shape, weight.Axis,
+                    weight.PackedInt4);
                 // ConvTranspose with groups shares its per-axis-1 scales across groups.
                 var groups = node.OpType == "ConvTranspose" ? (int)GraphEditor.Int(node, "group", 1) : 1;
                 var channelScales = Enumerable.Range(0, weight.Scales.Length * groups).Select(c => weight.Scales[c % weight.Scales.Length]).ToArray();

@@ -8,7 +8,7 @@ namespace MLNetQuant.Graph;
 internal static class OnnxTensors
 {
     /// <summary>ONNX element type numbers (onnx.proto's TensorProto.DataType) the graph code reads.</summary>
-    public const int Float = 1, UInt8 = 2, Int8 = 3, Int32 = 6, Int64 = 7, Bool = 9, Double = 11;
+    public const int Float = 1, UInt8 = 2, Int8 = 3, Int32 = 6, Int64 = 7, Bool = 9, Double = 11, Int4 = 22;
 
     /// <summary>The float32 values of <paramref name="tensor"/> (the graph builder's reader, named here beside
     /// <see cref="Longs"/>).</summary>
@@ -44,6 +44,17 @@ internal static class OnnxTensors
         var tensor = new TensorProto { Name = name, DataType = Float, RawData = ByteString.CopyFrom(bytes) };
         tensor.Dims.AddRange(dims);
         return tensor;
+    }
+
+    /// <summary>Replaces the values of float32 <paramref name="tensor"/> (same element count), stored as raw_data.</summary>
+    public static void SetFloats(TensorProto tensor, float[] values)
+    {
+        if (tensor.DataType != Float || ElementCount(tensor) != values.Length)
+            throw new InvalidOperationException($"Tensor '{tensor.Name}' is not a float32 tensor of {values.Length} values.");
+        var bytes = new byte[values.Length * 4];
+        Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length);
+        tensor.FloatData.Clear();
+        tensor.RawData = ByteString.CopyFrom(bytes);
     }
 
     /// <summary>An int64 tensor stored as raw_data.</summary>

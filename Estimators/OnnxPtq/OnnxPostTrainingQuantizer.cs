@@ -35,6 +35,10 @@ internal sealed class OnnxPostTrainingQuantizer
     private readonly Dictionary<string, List<NodeProto>> _consumers = new(StringComparer.Ordinal);
     private readonly HashSet<string> _graphOutputs;
     private readonly List<string> _outputTensors;
+    // AdaRound's learned integer codes, by node; per-node weight bits (mixed precision), where not WeightBits.
+    private readonly Dictionary<string, int[]> _learnedCodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _weightBits = new(StringComparer.Ordinal);
+    private CrossLayerEqualization.Result? _equalization;
 
     public OnnxPostTrainingQuantizer(OnnxModelOptions options)
     {
@@ -93,8 +97,10 @@ internal sealed class OnnxPostTrainingQuantizer
         ? new[] { node.Input[0] }
         : node.Input.Where(i => i.Length > 0 && !_initializers.ContainsKey(i) && IsFloat(i));
 
-    /// <summary>Calibrates (unless <paramref name="weightOnly"/>) and writes the QDQ model.</summary>
-    public QuantizedModel Quantize(MLContext ml, IDataView data, bool weightOnly)
+    /// <summary>Calibrates (unless <paramref name="weightOnly"/>) and writes the QDQ model; with an accuracy tolerance,
+    /// <paramref name="evaluate"/> gives a candidate model's validation metric. Equalization and bias correction edit
+    /// this quantizer's copy of the model: use one quantizer per Fit.</summary>
+    public QuantizedModel Quantize(MLContext ml, IDataView data, bool weightOnly, Func<QuantizedModel, double>? evaluate = null)
     {
         var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("MLNetQuant");
         using var log = host.Start("MLNetQuant");
@@ -103,9 +109,54 @@ internal sealed class OnnxPostTrainingQuantizer
         log.Info(Microsoft.ML.Runtime.MessageSensitivity.None,
             $"ONNX {(weightOnly ? "Naive" : "Observer")}: opset {Import.SourceOpset}{(Import.Opset != Import.SourceOpset ? $" → {Import.Opset} ({Import.RewrittenNodes} node(s) rewritten)" : "")}, " +
             $"{_targets.Count} node(s) to quantize, {Import.FoldedBatchNorms} BatchNormalization node(s) folded.");
+        var search = !weightOnly && Static.AccuracyTolerance is not null;
+        var budget = weightOnly ? null : Static.WeightSizeBudget;
+        // The float baseline is the model as given, before equalization rescales it.
+        var floatModel = search || budget is not null
+            ? Finish(Rewrite(new Dictionary<string, QParams>(), false, bindings, outputs, new Dictionary<string, float[]>()), bindings, outputs) : null;
+        if (!weightOnly && Static.CrossLayerEqualization)
+        {
+            var equalized = OnnxPtq.CrossLayerEqualization.Apply(_model, _options.ExcludedNodes.ToHashSet(StringComparer.Ordinal));
+            _equalization = equalized;
+            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"cross-layer equalization: {equalized.Pairs} layer pair(s) equalized" +
+                (equalized.Relu6Replaced > 0 ? $"; {equalized.Relu6Replaced} ReLU6 (Clip 0…6) between them replaced by ReLU (not scale-invariant)." : "."));
+        }
         var smoothing = !weightOnly && Static.SmoothQuantAlpha is double alpha ? SmoothingFactors(data, bindings, alpha, log) : new Dictionary<string, float[]>();
         var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data, bindings, log, smoothing);
-        var (model, report, fed) = Rewrite(grids, weightOnly, bindings, outputs, smoothing);
+        var quantizedWeights = _targets.Where(t => IsWeighted(t) && (weightOnly || ActivationInputs(t).All(grids.ContainsKey))).ToList();
+        MixedPrecisionReport? mixed = null;
+        if (budget is double share)
+        {
+            // Widths first: AdaRound and bias correction then work on the chosen grids.
+            void Widths(ISet<string> fourBit)
+            {
+                _weightBits.Clear();
+                foreach (var node in fourBit) _weightBits[node] = 4;
+            }
+            var layers = quantizedWeights.Select(n => (n.Name, n.OpType, OnnxTensors.ElementCount(_initializers[n.Input[1]]))).ToList();
+            var rows = Static.ValidationData ?? data;
+            (var fourBit, mixed) = MixedPrecision.Choose(layers, share,
+                set => { Widths(set); return Finish(Rewrite(grids, false, bindings, outputs, smoothing), bindings, outputs); },
+                model => ScoreOutputs(model, rows, bindings, Static.SensitivityRows), floatModel!, log);
+            Widths(fourBit);
+        }
+        if (!weightOnly && Static.AdaRound is not null) LearnRounding(data, bindings, smoothing, quantizedWeights, log);
+        if (!weightOnly && Static.BiasCorrection) CorrectBiases(data, bindings, smoothing, quantizedWeights, log);
+
+        ToleranceSearchReport? trail = null;
+        HashSet<string>? floatNodes = null;
+        if (search)
+        {
+            var layers = _targets.Where(t => ActivationInputs(t).All(grids.ContainsKey)).Select(t => (t.Name, t.OpType)).ToList();
+            (floatNodes, trail) = ToleranceSearch.Run(layers,
+                nodes => Finish(Rewrite(grids, false, bindings, outputs, smoothing, nodes), bindings, outputs),
+                evaluate ?? throw new ArgumentNullException(nameof(evaluate)),
+                model => ScoreOutputs(model, Static.ValidationData!, bindings, Static.SensitivityRows),
+                floatModel!, Static, log);
+        }
+
+        var (model, report, fed) = Rewrite(grids, weightOnly, bindings, outputs, smoothing, floatNodes);
+        report = report with { ToleranceSearch = trail, MixedPrecision = mixed };
         if (!weightOnly && Static.ErrorReportRows > 0)
         {
             var errors = LayerErrors(model, fed, data, bindings, smoothing);
@@ -122,10 +173,18 @@ internal sealed class OnnxPostTrainingQuantizer
                 log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"float kernel: {kernel.Node} ({kernel.OpType}): {kernel.Reason}");
             report = report with { FloatKernels = census };
         }
-        if (!weightOnly && Static.CpuMatMulKernels)
+        return Finish((model, report, fed), bindings, outputs, log);
+    }
+
+    // The last passes every written static model takes (the CPU MatMul kernels, int8 embedding tables), then packaging.
+    private QuantizedModel Finish((ModelProto Model, QuantizationReport Report, Dictionary<string, List<(string Original, string Fed)>> Fed) written,
+        List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs, Microsoft.ML.Runtime.IChannel? log = null)
+    {
+        var (model, report, _) = written;
+        if (_static?.CpuMatMulKernels == true && report.Tensors.Any(t => t.Tensor == QuantType.Input))
         {
             var lowered = IntegerMatMulLowering.Lower(model);
-            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{lowered} MatMul node(s) written as MatMulIntegerToFloat with their bias (CpuMatMulKernels).");
+            log?.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{lowered} MatMul node(s) written as MatMulIntegerToFloat with their bias (CpuMatMulKernels).");
         }
         if (_options.OpTypes.Contains("Gather"))
         {
@@ -135,6 +194,152 @@ internal sealed class OnnxPostTrainingQuantizer
             report = report with { Tensors = report.Tensors.Concat(tables).ToList() };
         }
         return Package(model, report, bindings, outputs);
+    }
+
+    // The first output of a written model (inputs named after their columns) on the first rows of the data.
+    private float[] ScoreOutputs(QuantizedModel model, IDataView data, List<InputBinding> bindings, int rows)
+    {
+        using var session = new InferenceSession(model.Onnx);
+        using var runOptions = new RunOptions();
+        using var reader = new InputBatchReader(data, bindings, Math.Min(rows, 256));
+        var values = new List<float>();
+        for (var read = 0; read < rows;)
+        {
+            var count = reader.Read(Math.Min(256, rows - read));
+            if (count == 0) break;
+            read += count;
+            var inputs = reader.Values(count);
+            try
+            {
+                using var result = session.Run(runOptions, model.InputColumns, inputs, new[] { model.OutputColumns[0] });
+                values.AddRange(result[0].GetTensorDataAsSpan<float>().ToArray());
+            }
+            finally
+            {
+                foreach (var value in inputs) value.Dispose();
+            }
+        }
+        if (values.Count == 0) throw new ArgumentException("The data to rank the layers on (ValidationData, else the calibration data) has no rows.",
+            nameof(OnnxQuantizationOptions.ValidationData));
+        return values.ToArray();
+    }
+
+    // AdaRound: each quantized weight's codes learned on its float inputs, one layer at a time (memory: one layer's
+    // inputs over AdaRound.Rows rows).
+    private void LearnRounding(IDataView data, List<InputBinding> bindings, Dictionary<string, float[]> smoothing, List<NodeProto> nodes,
+        Microsoft.ML.Runtime.IChannel log)
+    {
+        var options = Static.AdaRound!;
+        foreach (var (node, index) in nodes.Select((n, i) => (n, i)))
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var plan = PlanWeight(node, smoothing);
+            int[] codes;
+            using (var inputs = LayerInputs(data, bindings, node, smoothing, options.Rows, log))
+                codes = AdaRound.Round(node, Import.Opset, plan.Values, plan.Shape, plan.Scales, plan.Axis, plan.Spec.Range.QMin, plan.Spec.Range.QMax,
+                    inputs, options);
+            var flipped = codes.Zip(plan.RoundToNearest()).Count(p => p.First != p.Second);
+            _learnedCodes[node.Name] = codes;
+            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"AdaRound {index + 1}/{nodes.Count}: {node.Name} ({node.OpType}, {plan.Spec.Bits} bits): " +
+                $"{flipped} of {codes.Length} weights rounded away from nearest; {clock.Elapsed.TotalSeconds:F1} s.");
+            _options.Progress?.Report(new QuantizationProgress("adaround", index + 1, nodes.Count, options.Iterations, options.Rows,
+                double.NaN, double.NaN, double.NaN, clock.Elapsed, index + 1 == nodes.Count));
+        }
+    }
+
+    // A node's data input (as the node reads it: divided by its SmoothQuant factors) over the first rows, batch first.
+    private Tensor LayerInputs(IDataView data, List<InputBinding> bindings, NodeProto node, Dictionary<string, float[]> smoothing, int rows,
+        Microsoft.ML.Runtime.IChannel log)
+    {
+        var batches = new List<Tensor>();
+        try
+        {
+            StreamTensors(data, bindings, new[] { node.Input[0] }, Static.BatchSize, rows, log, (_, value, _) =>
+            {
+                var x = tensor(value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
+                if (smoothing.TryGetValue(node.Input[0], out var factors))
+                {
+                    using var divisor = tensor(factors);
+                    using var smoothed = x.div(divisor);
+                    x.Dispose();
+                    x = smoothed.clone();
+                }
+                batches.Add(x);
+            });
+            return cat(batches, 0);
+        }
+        finally
+        {
+            foreach (var batch in batches) batch.Dispose();
+        }
+    }
+
+    // Bias correction: bias −= E[op(x, Ŵ − W)] per output channel over the calibration rows' float inputs. Every shift is
+    // measured on the float model before any bias changes (a corrected bias upstream would shift the inputs downstream).
+    private void CorrectBiases(IDataView data, List<InputBinding> bindings, Dictionary<string, float[]> smoothing, List<NodeProto> nodes,
+        Microsoft.ML.Runtime.IChannel log)
+    {
+        var shifts = new List<(NodeProto Node, double[] Shift)>();
+        foreach (var node in nodes.Where(n => n.OpType is "Conv" or "ConvTranspose" or "Gemm"))
+        {
+            var beta = node.OpType == "Gemm" ? GraphEditor.Float(node, "beta", 1f) : 1f;
+            if (beta == 0f) continue; // a Gemm whose C is multiplied by 0 has no bias to correct
+            var plan = PlanWeight(node, smoothing);
+            var error = plan.Dequantize(_learnedCodes.TryGetValue(node.Name, out var learned) ? learned : plan.RoundToNearest());
+            for (var i = 0; i < error.Length; i++) error[i] -= plan.Values[i];
+            var sum = Array.Empty<double>();
+            long count = 0;
+            using var delta = tensor(error, plan.Shape);
+            StreamTensors(data, bindings, new[] { node.Input[0] }, Static.BatchSize, Static.CalibrationRows, log, (_, value, _) =>
+            {
+                using var scope = NewDisposeScope();
+                var x = tensor(value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
+                if (smoothing.TryGetValue(node.Input[0], out var factors)) x = x.div(tensor(factors));
+                // Output channels are axis 1: [N, C, …] for Conv and ConvTranspose, [M, N] for Gemm.
+                var shift = OnnxOps.Run(node, new Tensor?[] { x, delta }, Import.Opset)[0].to_type(ScalarType.Float64);
+                var perChannel = shift.movedim(new[] { 1L }, new[] { 0L }).reshape(shift.shape[1], -1);
+                var sums = perChannel.sum(new[] { 1L }).data<double>().ToArray();
+                if (sum.Length == 0) sum = new double[sums.Length];
+                for (var c = 0; c < sums.Length; c++) sum[c] += sums[c];
+                count += perChannel.shape[1];
+            });
+            if (count > 0) shifts.Add((node, sum.Select(v => v / count / beta).ToArray()));
+        }
+        var editor = new GraphEditor(_model);
+        foreach (var (node, shift) in shifts)
+        {
+            var bias = OwnBias(node, editor, shift.Length);
+            var values = OnnxTensors.Floats(bias);
+            for (var c = 0; c < shift.Length; c++) values[c] -= (float)shift[c];
+            OnnxTensors.SetFloats(bias, values);
+        }
+        log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"bias correction: {shifts.Count} bias(es) corrected; " +
+            $"largest shift {(shifts.Count == 0 ? 0 : shifts.Max(s => s.Shift.Max(Math.Abs))):G3}.");
+    }
+
+    // The node's bias as an initializer only it reads, of one value per output channel: its own, a copy of a shared or
+    // broadcast one, or a new zero bias.
+    private TensorProto OwnBias(NodeProto node, GraphEditor editor, int channels)
+    {
+        float[] values = new float[channels];
+        if (node.Input.Count > 2 && node.Input[2].Length > 0)
+        {
+            if (!_initializers.TryGetValue(node.Input[2], out var existing) || existing.DataType != OnnxTensors.Float)
+                throw new NotSupportedException($"Node '{node.Name}' ({node.OpType}): its bias '{node.Input[2]}' is not a float constant, so bias correction cannot adjust it; exclude the node or turn BiasCorrection off.");
+            var readers = _consumers.TryGetValue(existing.Name, out var list) ? list.Count : 0;
+            var current = OnnxTensors.Floats(existing);
+            if (readers == 1 && current.Length == channels && existing.Dims.Count == 1) return existing;
+            if (current.Length != 1 && current.Length != channels)
+                throw new NotSupportedException($"Node '{node.Name}' ({node.OpType}): its bias '{node.Input[2]}' holds {current.Length} values, not one per output channel ({channels}); bias correction cannot adjust it.");
+            for (var c = 0; c < channels; c++) values[c] = current.Length == 1 ? current[0] : current[c];
+        }
+        var tensorProto = OnnxTensors.FromFloats($"{node.Name}.corrected_bias", values, channels);
+        editor.AddInitializer(tensorProto);
+        _initializers[tensorProto.Name] = tensorProto;
+        while (node.Input.Count < 2) node.Input.Add("");
+        if (node.Input.Count == 2) node.Input.Add(tensorProto.Name);
+        else node.Input[2] = tensorProto.Name;
+        return tensorProto;
     }
 
     /// <summary>Writes the dynamically quantized model (<see cref="DynamicQuantizationOptions"/>): no data is read
@@ -244,6 +449,7 @@ internal sealed class OnnxPostTrainingQuantizer
         List<InputBinding> bindings, Dictionary<string, float[]> smoothing)
     {
         var pairs = fed.SelectMany(f => f.Value.Select(v => (Node: f.Key, v.Original, v.Fed))).ToList();
+        if (pairs.Count == 0) return new List<LayerError>(); // every node left float (a tolerance search can end so)
         var originals = pairs.Select(p => p.Original).Distinct().ToList();
         var fedNames = pairs.Select(p => p.Fed).Distinct().ToList();
         var floatProbe = _model.Clone();
@@ -461,14 +667,16 @@ internal sealed class OnnxPostTrainingQuantizer
     }
 
     private (ModelProto, QuantizationReport, Dictionary<string, List<(string Original, string Fed)>>) Rewrite(Dictionary<string, QParams> grids,
-        bool weightOnly, List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs, Dictionary<string, float[]> smoothing)
+        bool weightOnly, List<InputBinding> bindings, List<(string GraphOutput, string Column)> outputs, Dictionary<string, float[]> smoothing,
+        ISet<string>? floatNodes = null)
     {
         // A target whose activation input could not be calibrated (infinite values) stays float; in weight-only mode
-        // the weighted targets are rounded and nothing else changes.
-        var quantizedTargets = _targets.Where(t => weightOnly ? IsWeighted(t) : ActivationInputs(t).All(grids.ContainsKey)).ToList();
+        // the weighted targets are rounded and nothing else changes. The tolerance search leaves floatNodes float.
+        var quantizedTargets = _targets.Where(t => (weightOnly ? IsWeighted(t) : ActivationInputs(t).All(grids.ContainsKey)) &&
+            floatNodes?.Contains(t.Name) != true).ToList();
         var wanted = quantizedTargets.SelectMany(ActivationInputs).Concat(quantizedTargets.Select(OutputTensor).OfType<string>()).ToHashSet(StringComparer.Ordinal);
         grids = grids.Where(g => wanted.Contains(g.Key)).ToDictionary(g => g.Key, g => g.Value, StringComparer.Ordinal);
-        var algorithm = weightOnly ? "Naive" : Static.SmoothQuantAlpha is null ? "Observer" : "Observer SmoothQuant";
+        var algorithm = AlgorithmName(weightOnly);
         var model = _model.Clone();
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -573,8 +781,21 @@ internal sealed class OnnxPostTrainingQuantizer
         return ((int)(a[1] * rest), (int)(b[1] * rest));
     }
 
-    // The int8 weight of a Conv/ConvTranspose/Gemm/MatMul node, per output channel (or per tensor), symmetric.
+    // The integer weight of a Conv/ConvTranspose/Gemm/MatMul node, per output channel (or per tensor), symmetric, at
+    // its bit width (int8 storage for 5–8 bits, which ONNX Runtime's integer kernels take; packed int4 for 2–4 bits):
+    // AdaRound's codes where it ran, else rounded to nearest.
     private QuantizedWeight QuantizeWeight(NodeProto node, List<QuantizedTensorReport> report, Dictionary<string, float[]> smoothing)
+    {
+        var plan = PlanWeight(node, smoothing);
+        var ints = _learnedCodes.TryGetValue(node.Name, out var learned) ? learned : plan.RoundToNearest();
+        report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, plan.Spec.Bits, plan.Spec.Scheme, plan.Spec.Dtype, plan.Scales,
+            new long[plan.Scales.Length]));
+        // 4 bits and fewer are stored packed: the size is why one quantizes that far.
+        return new QuantizedWeight(ints, plan.Scales, new long[plan.Scales.Length], Signed: true, plan.Shape, plan.Axis) { PackedInt4 = plan.Spec.Bits <= 4 };
+    }
+
+    // The float weight the integers approximate (SmoothQuant's factors applied) and its symmetric grid.
+    private WeightPlan PlanWeight(NodeProto node, Dictionary<string, float[]> smoothing)
     {
         var initializer = _initializers[node.Input[1]];
         var values = OnnxTensors.Floats(initializer);
@@ -586,7 +807,10 @@ internal sealed class OnnxPostTrainingQuantizer
             for (var i = 0; i < values.Length; i++) values[i] *= factors[weight.InputChannelOf(i)];
         }
         var axis = OnnxOps.WeightChannelAxis(node, shape.Length);
-        var spec = _options.PerChannelWeights ? QuantSpec.Int8PerChannelSymmetricWeights : new QuantSpec(QuantDtype.Int, 8, QuantScheme.PerTensorSymmetric);
+        var bits = WeightBitsOf(node);
+        var spec = _options.PerChannelWeights
+            ? new QuantSpec(QuantDtype.Int, bits, QuantScheme.PerChannelSymmetric, QuantRangeKind.Full, channelAxis: 0)
+            : new QuantSpec(QuantDtype.Int, bits, QuantScheme.PerTensorSymmetric);
         float[] scales;
         using (NewDisposeScope()) // keeps the chained temporaries reachable during the native calls (see Calibrate)
         {
@@ -597,16 +821,24 @@ internal sealed class OnnxPostTrainingQuantizer
         }
         var channels = shape[axis];
         if (scales.Length == 1 && channels > 1) scales = Enumerable.Repeat(scales[0], (int)channels).ToArray();
-        var strides = Enumerable.Range(0, shape.Length).Select(d => shape.Skip(d + 1).Aggregate(1L, (a, b) => a * b)).ToArray();
-        var ints = new int[values.Length];
-        for (var i = 0; i < values.Length; i++)
-        {
-            var c = (int)(i / strides[axis] % channels);
-            ints[i] = (int)Math.Clamp(Math.Round(values[i] / scales[c], MidpointRounding.ToEven), -128, 127);
-        }
-        report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Weight, 8, spec.Scheme, spec.Dtype, scales, new long[scales.Length]));
-        return new QuantizedWeight(ints, scales, new long[scales.Length], Signed: true, shape, axis);
+        return new WeightPlan(values, shape, axis, spec, scales);
     }
+
+    // What the report calls the algorithm: the calibration and every option that changed the weights or the graph.
+    private string AlgorithmName(bool weightOnly)
+    {
+        if (weightOnly) return "Naive";
+        var parts = new List<string> { "Observer" };
+        if (Static.SmoothQuantAlpha is not null) parts.Add("SmoothQuant");
+        if (Static.CrossLayerEqualization) parts.Add(_equalization?.Relu6Replaced > 0 ? "CLE (ReLU6 → ReLU)" : "CLE");
+        if (Static.AdaRound is not null) parts.Add("AdaRound");
+        if (Static.BiasCorrection) parts.Add("bias correction");
+        if (Static.WeightSizeBudget is not null) parts.Add("mixed precision");
+        if (Static.AccuracyTolerance is not null) parts.Add("tolerance search");
+        return string.Join(" + ", parts);
+    }
+
+    private int WeightBitsOf(NodeProto node) => _weightBits.TryGetValue(node.Name, out var bits) ? bits : _static?.WeightBits ?? 8;
 }
 
 /// <summary>The quantizer's result: the QDQ model, its report, and the columns it reads and writes.</summary>

@@ -48,6 +48,54 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     /// default) for GPU deployment.</summary>
     public bool CpuMatMulKernels { get; set; }
 
+    /// <summary>Weight bit width, 2–8 (default 8): symmetric signed grids; the report records the width. 5–8 bits are
+    /// stored as int8, which ONNX Runtime's integer kernels take; 2–4 bits are stored packed (ONNX INT4, two per byte,
+    /// read by ONNX Runtime's com.microsoft DequantizeLinear): half the size, but ORT's CPU provider then runs the node
+    /// in float on the dequantized weight. Below 8 bits, consider <see cref="AdaRound"/>.</summary>
+    public int WeightBits { get; set; } = 8;
+
+    /// <summary>Cross-layer equalization before calibration (Nagel et al. 2019; docs/onnx-ptq.md): pairs of
+    /// Conv/Gemm/MatMul layers joined by ReLU, LeakyReLU, ReLU6 or pooling get per-channel factors that equalize their
+    /// weight ranges, exact in float — what makes per-tensor weights (<see cref="OnnxModelOptions.PerChannelWeights"/>
+    /// false) work on depthwise-separable nets. ReLU6 between two equalized layers becomes ReLU, as in AIMET.</summary>
+    public bool CrossLayerEqualization { get; set; }
+
+    /// <summary>Bias correction: after the weights are rounded, each quantized Conv/ConvTranspose/Gemm's bias is reduced by
+    /// the mean output shift its weight error causes, E[(Ŵ − W)·x], measured on the calibration rows' float inputs (a
+    /// bias is added where the node has none).</summary>
+    public bool BiasCorrection { get; set; }
+
+    /// <summary>Learned rounding of the weights (AdaRound) instead of rounding to nearest; null (the default) for none.</summary>
+    public AdaRoundOptions? AdaRound { get; set; }
+
+    /// <summary>Mixed precision for a size budget: the quantized weights' bytes as a share of the float weights' bytes,
+    /// from 0.125 (int4 everywhere) to 0.25 (int8 everywhere); null (the default) for none. Fit measures each weighted
+    /// layer's sensitivity to 4-bit weights (the model's output error with that layer alone at 4 bits, on
+    /// <see cref="SensitivityRows"/> rows of <see cref="ValidationData"/> or else the calibration data) and moves the
+    /// least sensitive per weight saved to 4 bits (packed int4, see <see cref="WeightBits"/>) until the weights fit;
+    /// the choice is in the report (<see cref="QuantizationReport.MixedPrecision"/>). Combines with the tolerance
+    /// search, which then works on the mixed model.</summary>
+    public double? WeightSizeBudget { get; set; }
+
+    /// <summary>The accuracy tolerance: with it, Fit ranks the quantized nodes by sensitivity and leaves the fewest in
+    /// float until <see cref="Metric"/> on <see cref="ValidationData"/> is within it of the float model's, in at most
+    /// <see cref="MaxTrials"/> evaluations; the trail is in the report (<see cref="QuantizationReport.ToleranceSearch"/>)
+    /// and the log. Null (the default): no search.</summary>
+    public AccuracyTolerance? AccuracyTolerance { get; set; }
+
+    /// <summary>The data the tolerance search evaluates every candidate on (hold it out from the calibration data).</summary>
+    public Microsoft.ML.IDataView? ValidationData { get; set; }
+
+    /// <summary>The metric the tolerance search keeps within tolerance.</summary>
+    public QuantizationMetric? Metric { get; set; }
+
+    /// <summary>The most models the tolerance search evaluates (the fully quantized one included).</summary>
+    public int MaxTrials { get; set; } = 20;
+
+    /// <summary>Rows (the first ones) on which the tolerance search and the mixed-precision choice rank the nodes by
+    /// sensitivity: of <see cref="ValidationData"/>, else of the calibration data.</summary>
+    public int SensitivityRows { get; set; } = 256;
+
     /// <summary>Static int8 for transformer encoders (BERT, MiniLM …): MatMul and Gemm, and int8 embedding tables
     /// (Gather) — LayerNormalization, Softmax, GELU and the residual additions stay float, as a published NER case shows
     /// they must (F1 0.94 → 0.10 with the whole graph quantized, 0.91 with them float) — histogram calibration over 128
@@ -77,6 +125,29 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
         if (CalibrationRows < 0) throw new ArgumentOutOfRangeException(nameof(CalibrationRows), CalibrationRows, "CalibrationRows must be >= 0.");
         if (ErrorReportRows < 0) throw new ArgumentOutOfRangeException(nameof(ErrorReportRows), ErrorReportRows, "ErrorReportRows must be >= 0.");
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be >= 1.");
+        if (WeightBits is < 2 or > 8) throw new ArgumentOutOfRangeException(nameof(WeightBits), WeightBits, "WeightBits must be 2 to 8.");
+        AdaRound?.Validate();
+        if (WeightSizeBudget is double budget)
+        {
+            if (!(budget >= 0.125) || double.IsInfinity(budget))
+                throw new ArgumentOutOfRangeException(nameof(WeightSizeBudget), budget, "WeightSizeBudget must be at least 0.125 (int4 weights everywhere), or null.");
+            if (WeightBits != 8)
+                throw new ArgumentException("WeightSizeBudget chooses 4 or 8 bits per layer: leave WeightBits at 8.", nameof(WeightSizeBudget));
+            if (SensitivityRows < 1) throw new ArgumentOutOfRangeException(nameof(SensitivityRows), SensitivityRows, "SensitivityRows must be >= 1.");
+        }
+        if (AccuracyTolerance is not null)
+        {
+            if (ValidationData is null) throw new ArgumentException("AccuracyTolerance needs ValidationData to evaluate candidates on.", nameof(ValidationData));
+            if (Metric is null) throw new ArgumentException("AccuracyTolerance needs a Metric (QuantizationMetric.MulticlassAccuracy …).", nameof(Metric));
+            if (Metric.NeedsPredictedLabel && (PredictedLabelColumnName is null || LabelColumnName is null))
+                throw new ArgumentException($"The metric {Metric.Name} reads ML.NET's predicted label: set PredictedLabelColumnName and LabelColumnName (a key column).",
+                    nameof(Metric));
+            if (MaxTrials < 1) throw new ArgumentOutOfRangeException(nameof(MaxTrials), MaxTrials, "MaxTrials must be >= 1.");
+            if (SensitivityRows < 1) throw new ArgumentOutOfRangeException(nameof(SensitivityRows), SensitivityRows, "SensitivityRows must be >= 1.");
+        }
+        else if (Metric is not null || ValidationData is not null && WeightSizeBudget is null)
+            throw new ArgumentException("ValidationData and Metric are for the tolerance search (ValidationData also for WeightSizeBudget): set AccuracyTolerance too.",
+                nameof(AccuracyTolerance));
         if (SmoothQuantAlpha is double alpha && !(alpha > 0 && alpha <= 1))
             throw new ArgumentOutOfRangeException(nameof(SmoothQuantAlpha), alpha, "SmoothQuantAlpha must be in (0, 1], or null for none.");
     }

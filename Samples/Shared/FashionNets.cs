@@ -18,6 +18,28 @@ public static class FashionNets
         nn.Conv2d(64, 64, 3, padding: 1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10));
 
+    /// <summary>A MobileNet-style depthwise-separable CNN (ReLU6 throughout), the net per-tensor int8 weights hurt most:
+    /// Conv2d(1,16,3,p1)-BN-ReLU6, then four blocks of depthwise Conv2d(c,c,3,p1,groups c)-BN-ReLU6 and pointwise
+    /// Conv2d(c,c',1)-BN-ReLU6 (16→32 at stride 2, 32→64, 64→128 at stride 2, 128→128), AdaptiveAvgPool2d(1),
+    /// Flatten, Linear(128,10).</summary>
+    public static nn.Module<Tensor, Tensor> DepthwiseSeparableCnn()
+    {
+        var layers = new List<nn.Module<Tensor, Tensor>> { nn.Conv2d(1, 16, 3, padding: 1), nn.BatchNorm2d(16), nn.ReLU6() };
+        foreach (var (input, output, stride) in new[] { (16, 32, 2), (32, 64, 1), (64, 128, 2), (128, 128, 1) })
+        {
+            layers.Add(nn.Conv2d(input, input, 3, stride: stride, padding: 1, groups: input));
+            layers.Add(nn.BatchNorm2d(input));
+            layers.Add(nn.ReLU6());
+            layers.Add(nn.Conv2d(input, output, 1));
+            layers.Add(nn.BatchNorm2d(output));
+            layers.Add(nn.ReLU6());
+        }
+        layers.Add(nn.AdaptiveAvgPool2d(1));
+        layers.Add(nn.Flatten());
+        layers.Add(nn.Linear(128, 10));
+        return nn.Sequential(layers.ToArray());
+    }
+
     /// <summary>The same CNN with Hardtanh in place of ReLU, for binarized training (BNN).</summary>
     public static nn.Module<Tensor, Tensor> HardtanhCnn() => Build(() => nn.Hardtanh());
 

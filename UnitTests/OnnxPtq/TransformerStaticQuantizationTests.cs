@@ -44,7 +44,7 @@ public sealed class TransformerStaticQuantizationTests
         Assert.IsFalse(ops.Contains("QLinearAdd"), "the residual additions stay float");
 
         var report = QuantizationReport.FromOnnx(bytes);
-        Assert.AreEqual(alpha is null ? "Observer" : "Observer SmoothQuant", report.Algorithm);
+        Assert.AreEqual(alpha is null ? "Observer" : "Observer + SmoothQuant", report.Algorithm);
         Assert.AreEqual(2, report.Tensors.Count(t => t.OpType == "Gather"), "token and position tables in int8, and no Q/DQ on other Gathers");
         var written = ModelProto.Parser.ParseFrom(bytes).Graph;
         Assert.AreEqual(alpha is not null, written.Node.Any(n => n.OpType == "Mul" && n.Name.EndsWith(".smooth", StringComparison.Ordinal)));
