@@ -65,7 +65,7 @@ internal static class AccuracyAwareBenchmark
         var floatAccuracy = Accuracy(ml, test, floatOnnx);
         Console.WriteLine($"==> float depthwise-separable CNN: {floatAccuracy:F2} %");
 
-        if (Runs("cle") || Runs("adaround"))
+        if (Runs("cle") || Runs("adaround") || Runs("mixed") || only.Any(o => o.StartsWith("dscnn-", StringComparison.Ordinal) && o != "dscnn-qat"))
         {
             var variants = new (string Name, string Weights, double? Allowed, string Notes, Action<OnnxQuantizationOptions> Set)[]
             {
@@ -84,8 +84,13 @@ internal static class AccuracyAwareBenchmark
                     o => { o.WeightBits = 4; o.CrossLayerEqualization = true; o.AdaRound = new AdaRoundOptions(); }),
                 ("dscnn-cle-adaround-bc-pertensor-w4", "W4 per-tensor", 1.5, "CLE + AdaRound + bias correction at 4 bits",
                     o => { o.WeightBits = 4; o.CrossLayerEqualization = true; o.AdaRound = new AdaRoundOptions(); o.BiasCorrection = true; }),
+                ("dscnn-mixed-budget18-perchannel", "W4/W8 per-channel, 18 % budget", null, "mixed precision: 4 or 8 bits per layer, weights within 18 % of float",
+                    o => { o.PerChannelWeights = true; o.WeightSizeBudget = 0.18; }),
+                ("dscnn-mixed-budget18-cle-adaround-perchannel", "W4/W8 per-channel, 18 % budget", null, "mixed precision with CLE + AdaRound",
+                    o => { o.PerChannelWeights = true; o.WeightSizeBudget = 0.18; o.CrossLayerEqualization = true; o.AdaRound = new AdaRoundOptions(); }),
             };
-            foreach (var (name, weights, allowed, notes, set) in variants.Where(v => Runs(v.Name) || Runs(v.Name.Contains("adaround") ? "adaround" : "cle")))
+            foreach (var (name, weights, allowed, notes, set) in variants.Where(v => Runs(v.Name) || Runs(v.Name.Contains("adaround") ? "adaround" : "cle") ||
+                v.Name.Contains("mixed", StringComparison.Ordinal) && Runs("mixed")))
             {
                 Console.WriteLine($"-- {name}: {notes}");
                 var options = new OnnxQuantizationOptions { ModelBytes = floatOnnx, PerChannelWeights = false, CalibrationRows = 1000, Progress = new ConsoleProgress() };
@@ -138,6 +143,7 @@ internal static class AccuracyAwareBenchmark
                 ("tolerance-fashion-cnn-pertensor-w4", "fashion_cnn_fp32.onnx", cnn, false, 4),
                 ("tolerance-fashion-mlp-pertensor-w4", "fashion_mlp_fp32.onnx", mlp, false, 4),
                 ("tolerance-dscnn-pertensor-w4", "depthwise-separable CNN", floatOnnx, false, 4),
+                ("tolerance-dscnn-cle-adaround-pertensor-w4", "depthwise-separable CNN", floatOnnx, false, 4),
             };
             foreach (var (name, modelName, onnx, perChannel, bits) in models.Where(m => Runs("tolerance") || Runs(m.Name)))
             {
@@ -149,6 +155,11 @@ internal static class AccuracyAwareBenchmark
                     AccuracyTolerance = AccuracyTolerance.Absolute(0.003), ValidationData = validation,
                     Metric = QuantizationMetric.MulticlassAccuracy("LabelKey"), MaxTrials = 20,
                 };
+                if (name.Contains("cle-adaround", StringComparison.Ordinal))
+                {
+                    options.CrossLayerEqualization = true;
+                    options.AdaRound = new AdaRoundOptions();
+                }
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 using var model = ml.Quantization().Observer(options).Fit(train);
                 var seconds = clock.Elapsed.TotalSeconds;

@@ -53,12 +53,13 @@ var (train, trainRows, source) = FashionData.Load(ml, train: true, o.TrainRows);
 var (test, testRows, _) = FashionData.Load(ml, train: false, o.TestRows);
 Console.WriteLine($"Fashion-MNIST from {source}: {trainRows} training, {testRows} test rows; {o.Threads} threads; seed {o.Seed}.");
 Directory.CreateDirectory(o.Output);
-// Issue 14's accuracy-aware PTQ: --only accuracy-aware (all of it), or cle, adaround, dscnn-qat, tolerance, or one variant's name.
-var accuracyAware = new[] { "accuracy-aware", "cle", "adaround", "dscnn-qat", "tolerance" };
+// Issue 14's accuracy-aware PTQ: --only accuracy-aware (all of it), or cle, adaround, mixed, dscnn-qat, tolerance, or one part's name.
+var accuracyAware = new[] { "accuracy-aware", "zoo-accuracy-aware", "cle", "adaround", "mixed", "dscnn-qat", "tolerance" };
 bool AccuracyAwarePart(string name) => accuracyAware.Contains(name) || name.StartsWith("dscnn-", StringComparison.Ordinal) ||
     name.StartsWith("tolerance-", StringComparison.Ordinal);
-if (o.Only.Count == 0 || o.Only.Any(AccuracyAwarePart))
-    AccuracyAwareBenchmark.Run(ml, train, test, o.Output, command, o.FloatEpochs, o.Seed, o.Only.Where(AccuracyAwarePart).ToHashSet(StringComparer.OrdinalIgnoreCase));
+var fashionParts = o.Only.Where(p => AccuracyAwarePart(p) && p != "zoo-accuracy-aware").ToHashSet(StringComparer.OrdinalIgnoreCase);
+if (o.Only.Count == 0 || fashionParts.Count > 0)
+    AccuracyAwareBenchmark.Run(ml, train, test, o.Output, command, o.FloatEpochs, o.Seed, fashionParts);
 if (o.Only.Count > 0 && o.Only.All(AccuracyAwarePart)) return 0;
 if (o.Runs("onnx-qat")) OnnxQatBenchmark.Run(ml, train, test, o.Output, command);
 if (o.Only.Count == 1 && o.Runs("onnx-qat")) return 0;

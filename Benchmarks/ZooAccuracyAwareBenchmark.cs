@@ -9,10 +9,12 @@ namespace MLNetQuant.Benchmarks;
 internal sealed record ZooAccuracyAwareResult(string Name, string Algorithm, string Model, string Weights, double Accuracy, double BaselineAccuracy,
     double Cosine, double? Tolerance, bool? Met, IReadOnlyList<string>? FloatLayers, int? Trials, double Seconds, string Notes, string Command);
 
-/// <summary>Issue 14 on the random-weight zoo models of ../shared/models/zoo (they have no labels, so "accuracy" is
-/// top-1 agreement with the float model, in %, on 512 held-out standard-normal inputs): per-tensor int8 weights plain,
-/// with CLE, with CLE + bias correction (per-channel as the reference), and the tolerance search on per-tensor weights
-/// (1 point of agreement, on a 512-row validation set of its own).</summary>
+/// <summary>Issue 14 on the random-weight zoo models of ../shared/models/zoo (no labels: "accuracy" is top-1 agreement
+/// with the float model, in %, and cosine the mean output cosine, on 512 held-out standard-normal inputs): int8
+/// per-channel and per-tensor weights, then per-tensor 4-bit weights plain, with CLE, CLE + bias correction and CLE +
+/// AdaRound (500 iterations per layer here: the zoo nets have 20–60 layers at 96×96), and the tolerance search on
+/// per-tensor 4-bit weights (mean cosine within 0.01 of float, on a 512-row
+/// validation set of its own).</summary>
 internal static class ZooAccuracyAwareBenchmark
 {
     private const int Side = 96, FeatureCount = 3 * Side * Side;
@@ -36,42 +38,48 @@ internal static class ZooAccuracyAwareBenchmark
             var floatHeld = FloatScores(path, heldRows);
             var floatValidation = FloatScores(path, validationRows);
             var model = file[..file.IndexOf("_op", StringComparison.Ordinal)].Replace('_', '-');
+            // At int8 every variant stays within cosine 0.9997 of these random-weight models (measured), so the
+            // comparison runs at 4 bits, where the weight grid matters.
             var variants = new (string Name, string Weights, Action<OnnxQuantizationOptions> Set)[]
             {
-                ("perchannel", "W8 per-channel", o => o.PerChannelWeights = true),
-                ("pertensor", "W8 per-tensor", _ => { }),
-                ("cle-pertensor", "W8 per-tensor", o => o.CrossLayerEqualization = true),
-                ("cle-bc-pertensor", "W8 per-tensor", o => { o.CrossLayerEqualization = true; o.BiasCorrection = true; }),
+                ("perchannel-w8", "W8 per-channel", o => { o.PerChannelWeights = true; o.WeightBits = 8; }),
+                ("pertensor-w8", "W8 per-tensor", o => o.WeightBits = 8),
+                ("pertensor-w4", "W4 per-tensor", _ => { }),
+                ("cle-pertensor-w4", "W4 per-tensor", o => o.CrossLayerEqualization = true),
+                ("cle-bc-pertensor-w4", "W4 per-tensor", o => { o.CrossLayerEqualization = true; o.BiasCorrection = true; }),
+                ("cle-adaround-pertensor-w4", "W4 per-tensor", o => { o.CrossLayerEqualization = true; o.AdaRound = new AdaRoundOptions { Iterations = 500 }; }),
             };
             foreach (var (variant, weights, set) in variants)
             {
-                var options = new OnnxQuantizationOptions { ModelPath = path, PerChannelWeights = false, CalibrationRows = 256, ErrorReportRows = 0 };
+                var options = new OnnxQuantizationOptions { ModelPath = path, PerChannelWeights = false, WeightBits = 4, CalibrationRows = 256, ErrorReportRows = 0 };
                 set(options);
                 var clock = System.Diagnostics.Stopwatch.StartNew();
                 using var quantized = ml.Quantization().Observer(options).Fit(calibration);
                 var seconds = clock.Elapsed.TotalSeconds;
                 var scores = Scores(quantized.Transform(held));
-                Write(output, new ZooAccuracyAwareResult($"zoo-{model}-{variant}-w8", quantized.Report.Algorithm, file, weights,
+                Write(output, new ZooAccuracyAwareResult($"zoo-{model}-{variant}", quantized.Report.Algorithm, file, weights,
                     Math.Round(Agreement(floatHeld, scores), 2), 100, Math.Round(Cosine(floatHeld, scores), 4), null, null, null, null, Math.Round(seconds, 1),
-                    "top-1 agreement with the float model on 512 held-out noise inputs", command));
+                    "top-1 agreement and mean output cosine with the float model on 512 held-out noise inputs", command));
             }
 
-            // The tolerance search on per-tensor weights: within 1 point of the float model's (100 %) agreement with itself.
+            // The tolerance search on per-tensor 4-bit weights: mean output cosine with the float model within 0.01 of
+            // the float model's own (1). Top-1 agreement is no metric here: these random nets give most noise inputs
+            // the same class.
             var reference = floatValidation;
-            var metric = QuantizationMetric.Custom("top-1 agreement", higherIsBetter: true, scored => Agreement(reference, Scores(scored)) / 100);
+            var metric = QuantizationMetric.Custom("mean cosine vs float", higherIsBetter: true, scored => Cosine(reference, Scores(scored)));
             var searchOptions = new OnnxQuantizationOptions
             {
-                ModelPath = path, PerChannelWeights = false, CalibrationRows = 256, ErrorReportRows = 0,
+                ModelPath = path, PerChannelWeights = false, WeightBits = 4, CalibrationRows = 256, ErrorReportRows = 0,
                 AccuracyTolerance = AccuracyTolerance.Absolute(0.01), ValidationData = validation, Metric = metric, MaxTrials = 20, SensitivityRows = 128,
             };
             var searchClock = System.Diagnostics.Stopwatch.StartNew();
             using var searched = ml.Quantization().Observer(searchOptions).Fit(calibration);
             var search = searched.Report.ToleranceSearch!;
             var heldScores = Scores(searched.Transform(held));
-            Write(output, new ZooAccuracyAwareResult($"zoo-{model}-tolerance-pertensor-w8", searched.Report.Algorithm, file, "W8 per-tensor",
-                Math.Round(Agreement(floatHeld, heldScores), 2), 100, Math.Round(Cosine(floatHeld, heldScores), 4), 1.0, search.Met, search.FloatLayers,
+            Write(output, new ZooAccuracyAwareResult($"zoo-{model}-tolerance-pertensor-w4", searched.Report.Algorithm, file, "W4 per-tensor",
+                Math.Round(Agreement(floatHeld, heldScores), 2), 100, Math.Round(Cosine(floatHeld, heldScores), 4), 0.01, search.Met, search.FloatLayers,
                 search.Trials.Count, Math.Round(searchClock.Elapsed.TotalSeconds, 1),
-                $"validation agreement {100 * search.QuantizedMetric:F2} % (fully quantized {100 * search.Trials[0].Metric:F2} %); held-out agreement in accuracy", command));
+                $"validation cosine {search.QuantizedMetric:F4} (fully quantized {search.Trials[0].Metric:F4}); held-out top-1 agreement in accuracy", command));
         }
     }
 

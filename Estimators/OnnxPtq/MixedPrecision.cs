@@ -21,15 +21,8 @@ internal static class MixedPrecision
             log.Info(MessageSensitivity.None, $"mixed precision: int8 weights take {Share(chosen):P1} of the float weights, within the budget {budget:P1}: all 8-bit.");
             return (chosen, new MixedPrecisionReport(budget, Share(chosen), Array.Empty<string>()));
         }
-        var reference = outputs(floatModel);
-        var energy = reference.Sum(v => (double)v * v) + 1e-30;
-        double Error(ISet<string> fourBit)
-        {
-            var y = outputs(build(fourBit));
-            double noise = 0;
-            for (var i = 0; i < y.Length; i++) noise += (double)(y[i] - reference[i]) * (y[i] - reference[i]);
-            return noise / energy;
-        }
+        var error = new OutputError(floatModel, outputs);
+        double Error(ISet<string> fourBit) => error.Of(build(fourBit));
         var all8 = Error(chosen);
         var sensitivities = layers.Select(l => new LayerSensitivity(l.Node, l.OpType, Error(new HashSet<string>(StringComparer.Ordinal) { l.Node }) - all8)).ToList();
         var weights = layers.ToDictionary(l => l.Node, l => l.Weights, StringComparer.Ordinal);

@@ -88,17 +88,9 @@ internal static class ToleranceSearch
     private static List<LayerSensitivity> Rank(IReadOnlyList<(string Node, string OpType)> layers, Func<ISet<string>, QuantizedModel> build,
         Func<QuantizedModel, float[]> outputs, QuantizedModel floatModel)
     {
-        var reference = outputs(floatModel);
-        var energy = reference.Sum(v => (double)v * v) + 1e-30;
-        double Error(QuantizedModel model)
-        {
-            var y = outputs(model);
-            double noise = 0;
-            for (var i = 0; i < y.Length; i++) noise += (double)(y[i] - reference[i]) * (y[i] - reference[i]);
-            return noise / energy;
-        }
+        var error = new OutputError(floatModel, outputs);
         var names = layers.Select(l => l.Node).ToHashSet(StringComparer.Ordinal);
-        return layers.Select(l => new LayerSensitivity(l.Node, l.OpType, Error(build(names.Where(n => n != l.Node).ToHashSet(StringComparer.Ordinal)))))
+        return layers.Select(l => new LayerSensitivity(l.Node, l.OpType, error.Of(build(names.Where(n => n != l.Node).ToHashSet(StringComparer.Ordinal)))))
             .OrderByDescending(s => s.Sensitivity).ToList();
     }
 }
