@@ -50,9 +50,10 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     {
         ArgumentNullException.ThrowIfNull(input);
         var label = LabelColumn(input.Schema);
-        // Equalization and bias correction edit the quantizer's copy of the model: a fresh one per Fit, so fitting twice
-        // gives one model.
-        var quantizer = _options is OnnxQuantizationOptions { CrossLayerEqualization: true } or OnnxQuantizationOptions { BiasCorrection: true } or OnnxQuantizationOptions { AdaRound: not null }
+        // Equalization and bias correction edit the quantizer's copy of the model, AdaRound and mixed precision keep per-node
+        // state: a fresh quantizer per Fit, so fitting twice gives one model.
+        var quantizer = _options is OnnxQuantizationOptions { CrossLayerEqualization: true } or OnnxQuantizationOptions { BiasCorrection: true }
+            or OnnxQuantizationOptions { AdaRound: not null } or OnnxQuantizationOptions { WeightSizeBudget: not null }
             ? new OnnxPostTrainingQuantizer(_options) : _quantizer;
         var quantized = _mode switch
         {

@@ -17,4 +17,26 @@ public static class OnnxExport
         return QdqExporter.Export(run.Network, options.InputShape, run.Outputs, run.IsClassification, options.FeatureColumnName,
             scoreColumnName).OnnxBytes;
     }
+
+    /// <summary>The float ONNX model of a trained TorchSharp network (a Sequential of the supported layers; BatchNorm
+    /// kept as its own nodes), to hand to the post-training quantizers of ONNX models —
+    /// <c>ml.Quantization().Observer(new OnnxQuantizationOptions { ModelBytes = … })</c> — whose accuracy-aware options
+    /// (cross-layer equalization, bias correction, AdaRound, mixed precision, the tolerance search) work on the graph.
+    /// Input <paramref name="featureColumnName"/> (a float vector of the product of <paramref name="inputShape"/>),
+    /// outputs <paramref name="scoreColumnName"/> (softmax probabilities when <paramref name="classification"/>, else the
+    /// raw output) and, for classifiers, the arg-max index. <paramref name="model"/> is left as it was.</summary>
+    public static byte[] ToFloatOnnx(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, long[] inputShape,
+        bool classification = true, string featureColumnName = "Features", string scoreColumnName = "Score")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        // Naive with every layer excluded reads no data and quantizes nothing: the run's network is the float one.
+        var options = new NaiveOptions
+        {
+            Model = model, InputShape = inputShape, FeatureColumnName = featureColumnName, Device = QuantDevice.Cpu,
+            Config = { new Configuration.QuantConfig { OpTypes = { "default" }, Exclude = true } },
+        };
+        var run = QuantizationRunner.Run(new Microsoft.ML.MLContext(seed: 0), options, null);
+        return QdqExporter.Export(run.Network, inputShape, run.Outputs, classification, featureColumnName, scoreColumnName).OnnxBytes;
+    }
 }

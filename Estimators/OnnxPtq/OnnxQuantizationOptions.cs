@@ -49,9 +49,9 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     public bool CpuMatMulKernels { get; set; }
 
     /// <summary>Weight bit width, 2–8 (default 8): symmetric signed grids; the report records the width. 5–8 bits are
-    /// stored as int8, which ONNX Runtime's integer kernels take; 2–4 bits are stored packed (ONNX INT4, two per byte,
-    /// read by ONNX Runtime's com.microsoft DequantizeLinear): half the size, but ORT's CPU provider then runs the node
-    /// in float on the dequantized weight. Below 8 bits, consider <see cref="AdaRound"/>.</summary>
+    /// stored as int8, which ONNX Runtime's integer kernels take; 2–4 bits are stored packed, two codes per byte, and
+    /// unpacked by standard ops ONNX Runtime folds into a float weight at load: half the weight bytes, but the node then
+    /// runs as a float kernel. Below 8 bits, consider <see cref="AdaRound"/> and <see cref="CrossLayerEqualization"/>.</summary>
     public int WeightBits { get; set; } = 8;
 
     /// <summary>Cross-layer equalization before calibration (Nagel et al. 2019; docs/onnx-ptq.md): pairs of

@@ -290,6 +290,48 @@ public sealed class AccuracyAwareQuantizationTests
     }
 
     [TestMethod]
+    public void TorchSharpNet_ExportedFloat_TakesCrossLayerEqualizationAndBiasCorrection()
+    {
+        // The depthwise-separable Fashion CNN (ReLU6, BatchNorm) as a TorchSharp module, untrained but seeded.
+        TorchSharp.torch.random.manual_seed(3);
+        using var net = FashionNets.DepthwiseSeparableCnn();
+        var before = net.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
+        var float32 = MLNetQuant.Export.OnnxExport.ToFloatOnnx(net, new long[] { 1, 28, 28 });
+        foreach (var (name, value) in net.state_dict())
+            Assert.IsTrue(value.allclose(before[name], rtol: 0, atol: 0), $"{name}: the export leaves the module as it was");
+        var graph = ModelProto.Parser.ParseFrom(float32).Graph;
+        Assert.IsFalse(graph.Node.Any(n => n.OpType is "QuantizeLinear" or "DequantizeLinear"), "a float graph");
+
+        var ml = new MLContext(seed: 1);
+        var (train, _, _) = FashionData.Load(ml, train: true, 200);
+        var options = new OnnxQuantizationOptions { ModelBytes = float32, PerChannelWeights = false, CrossLayerEqualization = true, BiasCorrection = true };
+        using var model = ml.Quantization().Observer(options).Fit(train);
+        StringAssert.StartsWith(model.Report.Algorithm, "Observer + CLE (ReLU6 → ReLU)");
+        Assert.AreEqual(10, model.Report.Tensors.Count(t => t.Tensor == QuantType.Weight), "every weighted layer: the stem, four depthwise and four pointwise Convs, the Gemm");
+        var held = ml.Data.CreateEnumerable<FashionRow>(train, false).Take(32).ToArray();
+        using var input = OrtValue.CreateTensorValueFromMemory(held.SelectMany(r => r.Features).ToArray(), new long[] { held.Length, 784 });
+        var exact = ZooModels.Run(float32, new[] { ("Features", input) });
+        var quantized = model.Transform(ml.Data.LoadFromEnumerable(held)).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
+        Assert.IsGreaterThan(0.99, ZooModels.Cosine(exact, quantized), "CLE + bias correction keep the probabilities close to float");
+    }
+
+    [TestMethod]
+    public void OneEstimator_FittedTwice_GivesOneModel()
+    {
+        // Equalization and bias correction rescale the model's weights and biases: the second Fit must start from the
+        // model as given, not from the first Fit's edits.
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Data(Rows, 16));
+        var estimator = ml.Quantization().Observer(new OnnxQuantizationOptions
+        {
+            ModelBytes = ImbalancedChain(relu6: true), PerChannelWeights = false, CrossLayerEqualization = true, BiasCorrection = true, WeightSizeBudget = 0.2,
+        });
+        using var first = estimator.Fit(data);
+        using var second = estimator.Fit(data);
+        CollectionAssert.AreEqual(first.GetOnnxBytes(), second.GetOnnxBytes());
+    }
+
+    [TestMethod]
     public void Options_AreCheckedUpFront_NamingTheOneAtFault()
     {
         var ml = new MLContext(seed: 1);
