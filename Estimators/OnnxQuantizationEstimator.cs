@@ -50,11 +50,10 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     {
         ArgumentNullException.ThrowIfNull(input);
         var label = LabelColumn(input.Schema);
-        // Equalization and bias correction edit the quantizer's copy of the model, AdaRound and mixed precision keep per-node
-        // state: a fresh quantizer per Fit, so fitting twice gives one model.
-        var quantizer = _options is OnnxQuantizationOptions { CrossLayerEqualization: true } or OnnxQuantizationOptions { BiasCorrection: true }
-            or OnnxQuantizationOptions { AdaRound: not null } or OnnxQuantizationOptions { WeightSizeBudget: not null }
-            ? new OnnxPostTrainingQuantizer(_options) : _quantizer;
+        // Static quantization edits the quantizer's copy of the model (equalization, bias correction) and keeps per-node
+        // state (AdaRound's codes, mixed-precision widths): a fresh quantizer per static Fit, so fitting twice gives one
+        // model whatever options are set. Dynamic and Int4 only read it.
+        var quantizer = _options is OnnxQuantizationOptions ? new OnnxPostTrainingQuantizer(_options) : _quantizer;
         var quantized = _mode switch
         {
             OnnxQuantizationMode.Dynamic => quantizer.QuantizeDynamic(_ml, input),

@@ -8,7 +8,7 @@ namespace MLNetQuant.Graph;
 internal static class OnnxTensors
 {
     /// <summary>ONNX element type numbers (onnx.proto's TensorProto.DataType) the graph code reads.</summary>
-    public const int Float = 1, UInt8 = 2, Int8 = 3, Int32 = 6, Int64 = 7, Bool = 9, Double = 11, Int4 = 22;
+    public const int Float = 1, UInt8 = 2, Int8 = 3, Int32 = 6, Int64 = 7, Bool = 9, Double = 11;
 
     /// <summary>The float32 values of <paramref name="tensor"/> (the graph builder's reader, named here beside
     /// <see cref="Longs"/>).</summary>

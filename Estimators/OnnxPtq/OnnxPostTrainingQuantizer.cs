@@ -111,9 +111,14 @@ internal sealed class OnnxPostTrainingQuantizer
             $"{_targets.Count} node(s) to quantize, {Import.FoldedBatchNorms} BatchNormalization node(s) folded.");
         var search = !weightOnly && Static.AccuracyTolerance is not null;
         var budget = weightOnly ? null : Static.WeightSizeBudget;
-        // The float baseline is the model as given, before equalization rescales it.
-        var floatModel = search || budget is not null
-            ? Finish(Rewrite(new Dictionary<string, QParams>(), false, bindings, outputs, new Dictionary<string, float[]>()), bindings, outputs) : null;
+        // The float baseline is the model as given, before equalization rescales it; packaged as written, without
+        // Finish's passes (they would give it int8 embedding tables).
+        QuantizedModel? floatModel = null;
+        if (search || budget is not null)
+        {
+            var (floatGraph, floatReport, _) = Rewrite(new Dictionary<string, QParams>(), false, bindings, outputs, new Dictionary<string, float[]>());
+            floatModel = Package(floatGraph, floatReport, bindings, outputs);
+        }
         if (!weightOnly && Static.CrossLayerEqualization)
         {
             var equalized = OnnxPtq.CrossLayerEqualization.Apply(_model, _options.ExcludedNodes.ToHashSet(StringComparer.Ordinal));
@@ -254,24 +259,24 @@ internal sealed class OnnxPostTrainingQuantizer
         var batches = new List<Tensor>();
         try
         {
-            StreamTensors(data, bindings, new[] { node.Input[0] }, Static.BatchSize, rows, log, (_, value, _) =>
-            {
-                var x = tensor(value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
-                if (smoothing.TryGetValue(node.Input[0], out var factors))
-                {
-                    using var divisor = tensor(factors);
-                    using var smoothed = x.div(divisor);
-                    x.Dispose();
-                    x = smoothed.clone();
-                }
-                batches.Add(x);
-            });
+            StreamTensors(data, bindings, new[] { node.Input[0] }, Static.BatchSize, rows, log,
+                (_, value, _) => batches.Add(AsNodeInput(value, smoothing.GetValueOrDefault(node.Input[0]))));
             return cat(batches, 0);
         }
         finally
         {
             foreach (var batch in batches) batch.Dispose();
         }
+    }
+
+    // A streamed activation as the node reading it sees it: divided by its SmoothQuant factors, if it has any.
+    private static Tensor AsNodeInput(OrtValue value, float[]? factors)
+    {
+        var x = tensor(value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
+        if (factors is null) return x;
+        using (x)
+        using (var divisor = tensor(factors))
+            return x.div(divisor);
     }
 
     // Bias correction: bias −= E[op(x, Ŵ − W)] per output channel over the calibration rows' float inputs. Every shift is
@@ -293,8 +298,7 @@ internal sealed class OnnxPostTrainingQuantizer
             StreamTensors(data, bindings, new[] { node.Input[0] }, Static.BatchSize, Static.CalibrationRows, log, (_, value, _) =>
             {
                 using var scope = NewDisposeScope();
-                var x = tensor(value.GetTensorDataAsSpan<float>().ToArray(), value.GetTensorTypeAndShape().Shape);
-                if (smoothing.TryGetValue(node.Input[0], out var factors)) x = x.div(tensor(factors));
+                var x = AsNodeInput(value, smoothing.GetValueOrDefault(node.Input[0]));
                 // Output channels are axis 1: [N, C, …] for Conv and ConvTranspose, [M, N] for Gemm.
                 var shift = OnnxOps.Run(node, new Tensor?[] { x, delta }, Import.Opset)[0].to_type(ScalarType.Float64);
                 var perChannel = shift.movedim(new[] { 1L }, new[] { 0L }).reshape(shift.shape[1], -1);

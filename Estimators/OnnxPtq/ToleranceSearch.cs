@@ -31,20 +31,19 @@ internal static class ToleranceSearch
 
         var trials = new List<ToleranceTrial>();
         var ranked = new List<LayerSensitivity>();
-        var results = new Dictionary<int, double>(); // k → metric
-        double Trial(int k)
+        // Evaluates the model with the k most sensitive nodes float; whether it is within the tolerance.
+        bool Trial(int k)
         {
             var floatNodes = ranked.Take(k).Select(r => r.Node).ToHashSet(StringComparer.Ordinal);
             var value = evaluate(build(floatNodes));
             var trial = new ToleranceTrial(trials.Count + 1, floatNodes.ToArray(), value, Within(value));
             trials.Add(trial);
-            results[k] = value;
             log.Info(MessageSensitivity.None, $"tolerance trial {trial.Trial}: {k} node(s) float{(k > 0 ? $" ({string.Join(", ", trial.FloatLayers)})" : "")}: " +
                 $"{metric.Name} {value:G6} — {(trial.Met ? "within" : "outside")} the tolerance");
-            return value;
+            return trial.Met;
         }
 
-        var found = Within(Trial(0)) ? 0 : -1;
+        var found = Trial(0) ? 0 : -1;
         if (found < 0 && layers.Count > 0)
         {
             ranked = Rank(layers, build, outputs, floatModel);
@@ -54,27 +53,29 @@ internal static class ToleranceSearch
             var failed = 0;
             for (var k = 1; trials.Count < options.MaxTrials; k = Math.Min(k < 4 ? k + 1 : 2 * k, layers.Count))
             {
-                if (Within(Trial(k))) { found = k; break; }
+                if (Trial(k)) { found = k; break; }
                 failed = k;
                 if (k == layers.Count) break;
             }
             while (found > failed + 1 && trials.Count < options.MaxTrials)
             {
                 var middle = (failed + found) / 2;
-                if (Within(Trial(middle))) found = middle;
+                if (Trial(middle)) found = middle;
                 else failed = middle;
             }
         }
-        // Met: the smallest k that met it. Not met within the trials: the best model seen.
-        var kept = found >= 0 ? found : results.Aggregate((a, b) => Better(b.Value, a.Value) || b.Value == a.Value && b.Key < a.Key ? b : a).Key;
-        var keptNodes = ranked.Take(kept).Select(r => r.Node).ToHashSet(StringComparer.Ordinal);
+        // Met: the smallest k that met it. Not met within the trials: the best model seen (of equals, the fewest float).
+        var best = found >= 0 ? trials.First(t => t.FloatLayers.Count == found)
+            : trials.Aggregate((a, b) => Better(b.Metric, a.Metric) || b.Metric == a.Metric && b.FloatLayers.Count < a.FloatLayers.Count ? b : a);
+        var kept = best.FloatLayers.Count;
+        var keptNodes = best.FloatLayers.ToHashSet(StringComparer.Ordinal);
         if (found < 0)
             log.Warning(MessageSensitivity.None, $"tolerance search: no model within {options.AccuracyTolerance} of the float {metric.Name} in {trials.Count} trial(s); " +
-                $"keeping the best ({kept} node(s) float, {metric.Name} {results[kept]:G6}). Raise MaxTrials, widen the tolerance or exclude nodes.");
+                $"keeping the best ({kept} node(s) float, {metric.Name} {best.Metric:G6}). Raise MaxTrials, widen the tolerance or exclude nodes.");
         var report = new ToleranceSearchReport(metric.Name, metric.HigherIsBetter, floatMetric, options.AccuracyTolerance.ToString(), limit, found >= 0,
             keptNodes.ToArray())
         {
-            QuantizedMetric = results[kept],
+            QuantizedMetric = best.Metric,
             Trials = trials,
             Sensitivities = ranked,
         };

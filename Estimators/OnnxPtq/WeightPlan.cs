@@ -6,12 +6,11 @@ namespace MLNetQuant.OnnxPtq;
 /// (repeated for per-tensor grids).</summary>
 internal sealed record WeightPlan(float[] Values, long[] Shape, int Axis, QuantSpec Spec, float[] Scales)
 {
+    // Values per step along the channel axis (computed once: RoundToNearest and Dequantize ask per value).
+    private readonly long _stride = Shape.Skip(Axis + 1).Aggregate(1L, (a, b) => a * b);
+
     /// <summary>The channel of the value stored at <paramref name="index"/>.</summary>
-    public int ChannelOf(int index)
-    {
-        var stride = Shape.Skip(Axis + 1).Aggregate(1L, (a, b) => a * b);
-        return (int)(index / stride % Shape[Axis]);
-    }
+    public int ChannelOf(int index) => (int)(index / _stride % Shape[Axis]);
 
     /// <summary>Each value rounded to the nearest grid point, clamped to the grid.</summary>
     public int[] RoundToNearest()
