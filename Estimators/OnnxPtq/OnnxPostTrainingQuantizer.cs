@@ -190,6 +190,9 @@ internal sealed class OnnxPostTrainingQuantizer
         {
             var lowered = IntegerMatMulLowering.Lower(model);
             log?.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{lowered} MatMul node(s) written as MatMulIntegerToFloat with their bias (CpuMatMulKernels).");
+            var attention = QuantizedAttentionFusion.Fuse(model);
+            if (attention > 0)
+                log?.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{attention} self-attention block(s) written as QAttention (CpuMatMulKernels).");
         }
         if (_options.OpTypes.Contains("Gather"))
         {

@@ -44,8 +44,11 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     /// <summary>Write each quantized MatMul (constant weight) as ONNX Runtime's CPU integer kernel MatMulIntegerToFloat
     /// (com.microsoft) with the following bias Add and any SmoothQuant factors folded in, instead of the portable QDQ
     /// form. ORT's own QDQ fusion reaches the same kernel but leaves a float Add per projection (and SmoothQuant's Mul)
-    /// outside it. CPU only: on CUDA and other execution providers these nodes fall back to the CPU — leave false (the
-    /// default) for GPU deployment.</summary>
+    /// outside it. A Hugging Face BERT-style self-attention block (Q, K, V projections, head split, scaled scores, 0/1
+    /// attention mask, Softmax, context) whose projections are quantized becomes ORT's CPU QAttention kernel — the same
+    /// integer projections and float attention, one node (1.81× → 2.22× ORT float on all-MiniLM-L6-v2, side by side).
+    /// CPU only: on CUDA and other execution providers these nodes fall back to the CPU — leave false (the default) for
+    /// GPU deployment.</summary>
     public bool CpuMatMulKernels { get; set; }
 
     /// <summary>Weight bit width, 2–8 (default 8): symmetric signed grids; the report records the width. 5–8 bits are

@@ -39,7 +39,8 @@ public sealed class TransformerStaticQuantizationTests
         var original = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)).Graph;
         var weights = original.Initializer.Where(t => t.Dims.Count == 2).Select(t => t.Name).ToHashSet();
         var weighted = original.Node.Count(n => n.OpType is "MatMul" or "Gemm" && n.Input.Count > 1 && weights.Contains(n.Input[1]));
-        Assert.AreEqual(weighted, ops.Count(o => o is "MatMulIntegerToFloat" or "QGemm"), "every weighted MatMul/Gemm runs an integer kernel");
+        Assert.AreEqual(weighted, ops.Count(o => o is "MatMulIntegerToFloat" or "QGemm") + 3 * ops.Count(o => o == "QAttention"),
+            "every weighted MatMul/Gemm runs an integer kernel (QAttention: Q, K and V)");
         Assert.IsFalse(ops.Contains("QLinearMatMul"), "no projection output is requantized before its float bias Add");
         Assert.IsFalse(ops.Contains("QLinearAdd"), "the residual additions stay float");
 
