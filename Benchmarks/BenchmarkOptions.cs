@@ -18,7 +18,7 @@ internal sealed record BenchmarkOptions
 
     public const string Usage =
         "usage: Benchmarks [--train N] [--test N] [--float-epochs N] [--bnn-epochs N] [--threads N] [--timing-rounds N]\n" +
-        "                  [--timing-rows N] [--seed N] [--out DIR] [--only observer,naive,qat,lsq,dorefa,bnn,timing,engine,onnx,fashion-onnx,resnet,onnx-qat,dynamic]\n" +
+        "                  [--timing-rows N] [--seed N] [--out DIR] [--only observer,naive,qat,lsq,dorefa,bnn,timing,engine,onnx,fashion-onnx,resnet,onnx-qat,minilm,dynamic,static,smoothquant,int4,gptq,arctic,accuracy-aware,zoo-accuracy-aware]\n" +
         "Defaults: full Fashion-MNIST, 3 float epochs, 20 BNN epochs (rate ×0.1 after the 13th), 2 threads, results in Benchmarks/results.";
 
     public static BenchmarkOptions? Parse(string[] args)

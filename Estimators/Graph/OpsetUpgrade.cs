@@ -50,6 +50,7 @@ internal static class OpsetUpgrade
         if (opset is < MinimumOpset or > MaximumOpset)
             throw new NotSupportedException($"{source}: the model imports opset {opset} of the standard domain; opsets {MinimumOpset}–{MaximumOpset} are supported.");
         if (opset >= TargetOpset) return 0;
+        var ranks = SoftmaxInputRanks(graph.Model, source);
         var nodes = graph.Graph.Node.ToList();
         graph.Graph.Node.Clear();
         var rewritten = 0;
@@ -60,7 +61,7 @@ internal static class OpsetUpgrade
                 graph.Graph.Node.Add(node);
                 continue;
             }
-            if (Rewrite(graph, node, opset, source)) rewritten++;
+            if (Rewrite(graph, node, opset, source, ranks)) rewritten++;
         }
         graph.Model.OpsetImport.Single(o => o.Domain is "" or "ai.onnx").Version = TargetOpset;
         graph.Model.IrVersion = Math.Max(graph.Model.IrVersion, 7);
@@ -68,7 +69,7 @@ internal static class OpsetUpgrade
     }
 
     // Appends the opset-13 form of the node; returns whether it differs from the node as it came.
-    private static bool Rewrite(GraphEditor graph, NodeProto node, int opset, string source)
+    private static bool Rewrite(GraphEditor graph, NodeProto node, int opset, string source, IReadOnlyDictionary<string, int> ranks)
     {
         switch (node.OpType)
         {
@@ -81,7 +82,7 @@ internal static class OpsetUpgrade
                 graph.Graph.Node.Add(node);
                 return true;
             case "Softmax" or "LogSoftmax" or "Hardmax":
-                return CoercedSoftmax(graph, node);
+                return CoercedSoftmax(graph, node, ranks.TryGetValue(node.Input[0], out var rank) ? rank : null);
             case "Upsample":
                 return Upsample(graph, node, opset, source);
             case "Resize" when opset == 10:
@@ -146,13 +147,15 @@ internal static class OpsetUpgrade
     }
 
     // Before opset 13, Softmax(axis a) flattened its input to 2-D at a and normalised each row; at 13 it normalises
-    // along a alone. axis −1 means the same in both; otherwise: Shape, Flatten(a), the op on the rows, Reshape back.
-    private static bool CoercedSoftmax(GraphEditor graph, NodeProto node)
+    // along a alone. The last axis (−1, or rank − 1 where the rank is known) means the same in both — a transformer's
+    // attention scores: one node, which later passes can recognise; otherwise: Shape, Flatten(a), the op on the rows,
+    // Reshape back.
+    private static bool CoercedSoftmax(GraphEditor graph, NodeProto node, int? rank)
     {
         var axis = GraphEditor.Int(node, "axis", 1);
         GraphEditor.Take(node, "axis");
         node.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = -1 });
-        if (axis == -1)
+        if (axis == -1 || rank is { } known && axis == known - 1)
         {
             graph.Graph.Node.Add(node);
             return true;
@@ -171,6 +174,33 @@ internal static class OpsetUpgrade
         reshape.Output.Add(output);
         graph.Graph.Node.Add(reshape);
         return true;
+    }
+
+    // The ranks of the inputs of Softmax-family nodes whose axis is not −1, by ONNX Runtime's inference on the model
+    // as it came, else by following the graph (none when unknown: those nodes then take the general form).
+    private static Dictionary<string, int> SoftmaxInputRanks(ModelProto model, string source)
+    {
+        var inputs = model.Graph.Node.Where(n => n.OpType is "Softmax" or "LogSoftmax" or "Hardmax" && n.Domain is "" or "ai.onnx"
+            && GraphEditor.Int(n, "axis", 1) != -1).Select(n => n.Input[0]).ToHashSet(StringComparer.Ordinal);
+        var ranks = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (inputs.Count == 0) return ranks;
+        foreach (var input in model.Graph.Input.Where(i => inputs.Contains(i.Name) && i.Type?.TensorType?.Shape is not null))
+            ranks[input.Name] = input.Type.TensorType.Shape.Dim.Count;
+        try
+        {
+            foreach (var (name, value) in ShapeInference.Infer(model, source))
+                if (inputs.Contains(name) && value.Type.TensorType.Shape.Dim.Count > 0) ranks[name] = value.Type.TensorType.Shape.Dim.Count;
+        }
+        catch (InvalidOperationException)
+        {
+            // ORT cannot load the model as it came: keep the general form for every such node.
+        }
+        // ORT leaves a Reshape's output rank unknown when its shape tensor is computed (Shape → Gather → Concat, as
+        // transformer exports write the head split): follow the graph for those.
+        var rank = new StructuralRanks(model);
+        foreach (var input in inputs.Where(i => !ranks.ContainsKey(i)))
+            if (rank.Of(input) is { } known) ranks[input] = known;
+        return ranks;
     }
 
     // Upsample (scales as attribute at 7–8, as input at 9) is Resize with asymmetric coordinates and floor rounding.

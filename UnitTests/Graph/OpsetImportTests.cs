@@ -63,6 +63,9 @@ public sealed class OpsetImportTests
             b.Node("Clip", "clip", new[] { x }, new[] { Float("min", -0.5f), Float("max", 0.7f) })), new long[] { 2, 4, 4 } };
         yield return new object[] { "Softmax-1 on the flattened rows", 11, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
             b.Node("Softmax", "softmax", new[] { x }, new[] { Int("axis", 1) })), new long[] { 2, 4, 4 } };
+        yield return new object[] { "Softmax-1 at the last axis (rank from inference)", 11, (Func<OnnxGraphBuilder, string, string>)LastAxisSoftmax, new long[] { 2, 4, 4 } };
+        yield return new object[] { "Softmax-1 at the last axis of a Reshape to a computed shape", 11, (Func<OnnxGraphBuilder, string, string>)ComputedShapeSoftmax,
+            new long[] { 2, 4, 4 } };
         yield return new object[] { "LogSoftmax-1 at axis 2", 9, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
             b.Node("LogSoftmax", "logsoftmax", new[] { x }, new[] { Int("axis", 2) })), new long[] { 2, 4, 4 } };
         yield return new object[] { "Upsample-9 nearest", 9, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
@@ -106,6 +109,33 @@ public sealed class OpsetImportTests
         Assert.HasCount(expected.Length, actual, what);
         for (var i = 0; i < expected.Length; i++)
             Assert.AreEqual(expected[i], actual[i], 1e-5f, $"{what}: element {i}");
+    }
+
+    private static string LastAxisSoftmax(OnnxGraphBuilder b, string x) => b.Node("Softmax", "softmax", new[] { x }, new[] { Int("axis", 3) });
+
+    // As transformer exports split heads: the target shape is built at run time from the input's own batch size.
+    private static string ComputedShapeSoftmax(OnnxGraphBuilder b, string x)
+    {
+        var batch = b.Node("Unsqueeze", "batch", new[] { b.Node("Gather", "gather", new[] { b.Node("Shape", "shape", new[] { x }), b.Initializer("zero", new long[] { 0 }) }) },
+            new[] { Ints("axes", 0) });
+        var shape = b.Node("Concat", "target", new[] { batch, b.Initializer("rest", new long[] { 2, 4, 4 }, 3) }, new[] { Int("axis", 0) });
+        return b.Node("Softmax", "softmax", new[] { b.Node("Reshape", "reshape", new[] { x, shape }) }, new[] { Int("axis", 3) });
+    }
+
+    [TestMethod]
+    public void SoftmaxAtTheLastAxis_StaysOneNode_OtherAxesAreFlattened()
+    {
+        foreach (var (body, flattened) in new (Func<OnnxGraphBuilder, string, string>, bool)[]
+                 {
+                     (LastAxisSoftmax, false), (ComputedShapeSoftmax, false),
+                     ((b, x) => b.Node("Softmax", "softmax", new[] { x }, new[] { Int("axis", 1) }), true),
+                 })
+        {
+            var nodes = ModelProto.Parser.ParseFrom(Import(Model(11, body, 2, 4, 4)).Imported).Graph.Node;
+            var softmax = nodes.Single(n => n.OpType == "Softmax");
+            Assert.AreEqual(-1, softmax.Attribute.Single(a => a.Name == "axis").I);
+            Assert.AreEqual(flattened, nodes.Any(n => n.OpType == "Flatten"), flattened ? "axis 1 of 4: the rows are flattened" : "the last axis: one Softmax, as at opset 13");
+        }
     }
 
     [TestMethod]
