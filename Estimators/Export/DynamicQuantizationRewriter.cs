@@ -97,6 +97,34 @@ internal static class DynamicQuantizationRewriter
                 onnx.Append(last);
                 continue;
             }
+            if (opTypes.Contains("Attention") && !excluded.Contains(node.Name) && IsFusedAttention(node, initializers) is { } packed)
+            {
+                // com.microsoft Attention (a model ORT's transformer optimizer fused) → QAttention on the same inputs, its
+                // input quantized at run time, its packed [hidden, 3·hidden] weight int8 — what quantize_dynamic writes.
+                var values = OnnxTensors.Floats(packed);
+                var (k, n) = ((int)packed.Dims[0], (int)packed.Dims[1]);
+                var scales = ColumnScales(k, n, (ki, ni) => values[ki * n + ni], perChannel, qmax);
+                var ints = new sbyte[k * n];
+                for (var ki = 0; ki < k; ki++)
+                    for (var ni = 0; ni < n; ni++)
+                        ints[ki * n + ni] = Round(values[ki * n + ni], scales[perChannel ? ni : 0], qmax);
+                report.Add(WeightReport(node, scales));
+                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
+                    Array.Empty<float>(), Array.Empty<long>()));
+                var (q, scale, zeroPoint) = QuantizeActivation(node.Input[0]);
+                var attention = new NodeProto { OpType = "QAttention", Domain = GraphEditor.MicrosoftDomain, Name = onnx.Unique($"{node.Name}.dynamic") };
+                attention.Input.AddRange(new[]
+                {
+                    q, onnx.Initializer($"{node.Name}.weight_quantized", ints, k, n), node.Input[2], scale,
+                    onnx.Initializer($"{node.Name}.weight_scale", scales, scales.Length), node.Input.Count > 3 ? node.Input[3] : "", zeroPoint,
+                    onnx.Initializer($"{node.Name}.weight_zero_point", new sbyte[scales.Length], scales.Length),
+                });
+                if (node.Input.Count > 4 && node.Input[4].Length > 0) attention.Input.Add(node.Input[4]); // past
+                attention.Attribute.AddRange(node.Attribute.Select(a => a.Clone()));
+                attention.Output.AddRange(node.Output);
+                onnx.Append(attention);
+                continue;
+            }
             if (selected && node.OpType == "Gather" && GraphEditor.Int(node, "axis", 0) == 0 && Constant2D(node.Input[0]) is { } table)
             {
                 var values = OnnxTensors.Floats(table);
@@ -135,6 +163,19 @@ internal static class DynamicQuantizationRewriter
         new GraphEditor(model).RemoveUnused(); // the float weights and tables replaced
         graph.ValueInfo.Clear();
         return report;
+    }
+
+    // ONNX Runtime's QAttention takes what a com.microsoft Attention node holds when that node has a constant float
+    // [hidden, 3·hidden] weight, a constant bias, at most mask_index and past besides, and no attribute QAttention lacks
+    // (separate Q/K/V widths, an explicit scale, a relative position bias): the packed weight, or null to leave it float.
+    private static readonly HashSet<string> QAttentionAttributes = new(StringComparer.Ordinal) { "num_heads", "unidirectional" };
+
+    private static TensorProto? IsFusedAttention(NodeProto node, IReadOnlyDictionary<string, TensorProto> initializers)
+    {
+        if (node is not { OpType: "Attention", Domain: GraphEditor.MicrosoftDomain } || node.Input.Count < 3 || node.Input.Skip(5).Any(i => i.Length > 0)) return null;
+        if (node.Attribute.Any(a => !QAttentionAttributes.Contains(a.Name))) return null;
+        if (!initializers.TryGetValue(node.Input[1], out var weight) || weight.DataType != OnnxTensors.Float || weight.Dims.Count != 2 || weight.Dims[1] % 3 != 0) return null;
+        return initializers.TryGetValue(node.Input[2], out var bias) && bias.DataType == OnnxTensors.Float && OnnxTensors.ElementCount(bias) == weight.Dims[1] ? weight : null;
     }
 
     // The grid point of value/scale: round half to even, saturated to [−qmax, qmax].

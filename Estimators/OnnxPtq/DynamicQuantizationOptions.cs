@@ -7,12 +7,14 @@ namespace MLNetQuant.OnnxPtq;
 /// integer kernel (DynamicQuantizeMatMul); embedding tables (Gather) are stored as int8 with a scale per row.</summary>
 public sealed class DynamicQuantizationOptions : OnnxModelOptions
 {
-    private static readonly string[] Supported = { "MatMul", "Gemm", "Gather" };
+    private static readonly string[] Supported = { "MatMul", "Gemm", "Gather", "Attention" };
 
     /// <summary>ONNX op types to quantize: MatMul and Gemm with a constant 2-D weight (the projections and feed-forward
-    /// layers of a transformer, a classifier's head), and Gather from a constant 2-D table along axis 0 (token and
-    /// position embeddings; int8 rows, dequantized after the lookup). Remove "Gather" to keep embeddings float.</summary>
-    public override IList<string> OpTypes { get; set; } = new List<string> { "MatMul", "Gemm", "Gather" };
+    /// layers of a transformer, a classifier's head), Gather from a constant 2-D table along axis 0 (token and
+    /// position embeddings; int8 rows, dequantized after the lookup), and ONNX Runtime's fused com.microsoft Attention
+    /// (in models its transformer optimizer wrote), which becomes QAttention with int8 packed Q/K/V weights — left float
+    /// when it uses an attribute or input QAttention does not take. Remove "Gather" to keep embeddings float.</summary>
+    public override IList<string> OpTypes { get; set; } = new List<string> { "MatMul", "Gemm", "Gather", "Attention" };
 
     /// <summary>7-bit weights ([−63, 63]) instead of 8-bit: for x86 CPUs without AVX-VNNI, whose uint8×int8 kernels sum
     /// pairs of products in 16 bits and can saturate on full-range weights (ONNX Runtime's <c>reduce_range</c>). Costs

@@ -52,6 +52,68 @@ public sealed class DynamicQuantizationTests
     }
 
     [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)] // an explicit scale attribute: QAttention has none, so the node stays float Attention
+    public void FusedAttention_BecomesQAttention_CloseToFloat(bool explicitScale)
+    {
+        const int tokens = 6, hidden = 16;
+        var onnx = new MLNetQuant.Onnx.OnnxGraphBuilder();
+        var x = onnx.Input("x", tokens, hidden);
+        var attributes = new Dictionary<string, object> { ["num_heads"] = 2L };
+        if (explicitScale) attributes["scale"] = 0.3f;
+        var attention = onnx.Node("Attention", "attention", new[]
+        {
+            x, onnx.Initializer("qkv_weight", ZooModels.Noise(hidden * 3 * hidden, 3).Select(v => v / 4).ToArray(), hidden, 3 * hidden),
+            onnx.Initializer("qkv_bias", ZooModels.Noise(3 * hidden, 4).Select(v => v / 10).ToArray(), 3 * hidden), "mask",
+        }, attributes);
+        onnx.Output("y", attention, MLNetQuant.Onnx.OnnxGraphBuilder.ElementType.Float, tokens, hidden);
+        var model = ModelProto.Parser.ParseFrom(onnx.Build(13, new Dictionary<string, string>()));
+        model.Graph.Node.Single(n => n.OpType == "Attention").Domain = "com.microsoft";
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        var mask = new ValueInfoProto { Name = "mask", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 6, Shape = new TensorShapeProto() } } };
+        mask.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        mask.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = tokens });
+        model.Graph.Input.Add(mask);
+        var bytes = Google.Protobuf.MessageExtensions.ToByteArray(model);
+
+        var random = new Random(5);
+        var noise = ZooModels.Noise(16 * tokens * hidden, 6);
+        var rows = Enumerable.Range(0, 16).Select(r => new AttentionRow
+        {
+            x = noise.AsSpan(r * tokens * hidden, tokens * hidden).ToArray(),
+            mask = Enumerable.Range(0, tokens).Select(t => t < random.Next(2, tokens + 1) ? 1 : 0).ToArray(),
+        }).ToArray();
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var quantized = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelBytes = bytes }).Fit(data);
+
+        var written = ModelProto.Parser.ParseFrom(quantized.GetOnnxBytes()).Graph.Node;
+        Assert.AreEqual(explicitScale ? "Attention" : "QAttention", written.Single(n => n.OpType.EndsWith("Attention", StringComparison.Ordinal)).OpType);
+        using var xs = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.x).ToArray(), new long[] { rows.Length, tokens, hidden });
+        using var masks = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(rows.SelectMany(r => r.mask).ToArray(), new long[] { rows.Length, tokens });
+        var expected = ZooModels.Run(bytes, new[] { ("x", xs), ("mask", masks) });
+        var actual = ZooModels.ScoresAfterReload(ml, quantized, data.Schema, rows);
+        var cosines = RowCosines(expected, actual, rows.Length);
+        TestContext.WriteLine($"explicit scale {explicitScale}: cosine min {cosines.Min():F5}");
+        Assert.IsGreaterThanOrEqualTo(0.99, cosines.Min());
+        if (!explicitScale)
+        {
+            Assert.Contains("QAttention", ZooModels.OptimizedOps(quantized.GetOnnxBytes()));
+            Assert.IsTrue(QuantizationReport.FromOnnx(quantized.GetOnnxBytes()).Tensors.Any(t => t.OpType == "Attention" && t.Tensor == QuantType.Weight && t.Scales.Length == 3 * hidden),
+                "the packed weight: one scale per output column");
+        }
+    }
+
+    private sealed class AttentionRow
+    {
+        [Microsoft.ML.Data.VectorType(6, 16)]
+        public float[] x { get; set; } = Array.Empty<float>();
+
+        [Microsoft.ML.Data.VectorType(6)]
+        public int[] mask { get; set; } = Array.Empty<int>();
+    }
+
+    [TestMethod]
     public void Embeddings_StayFloat_WhenGatherIsNotListed_AndExcludedNodesStayFloat()
     {
         var ml = new MLContext(seed: 1);
