@@ -34,11 +34,13 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     /// <summary>Activations: int8 symmetric (true) or uint8 affine (false; ORT's fastest on x86).</summary>
     public bool SymmetricActivations { get; set; }
 
-    /// <summary>SmoothQuant's migration strength α in (0, 1], or null (the default) for none. Each activation read by a
-    /// quantized MatMul/Gemm weight is divided per input channel by s = max|X|^α / max|W|^(1−α) (from the calibration
-    /// rows) and the weight's rows multiplied by s: the product is unchanged, but the activation's outlier channels —
-    /// which in transformers stretch a per-tensor 8-bit grid over a few channels — move into the weights, which have
-    /// a scale per output channel. 0.5 suits most encoders; larger α moves more.</summary>
+    /// <summary>SmoothQuant's migration strength α in (0, 1], or null (the default) for none. Each activation that a
+    /// normalization writes (LayerNorm, RMSNorm or the exporters' LayerNorm decomposition — a transformer's Q/K/V and
+    /// first feed-forward inputs, the paper's scope) or that is a graph input, and that quantized MatMul/Gemm weights
+    /// read, is divided per input channel by s = max|X|^α / max|W|^(1−α) (from the calibration rows) and the weights'
+    /// rows multiplied by s: the product is unchanged, but the activation's outlier channels — which in transformers
+    /// stretch a per-tensor 8-bit grid over a few channels — move into the weights, which have a scale per output
+    /// channel. 0.5 suits most encoders; larger α moves more.</summary>
     public double? SmoothQuantAlpha { get; set; }
 
     /// <summary>Write each quantized MatMul (constant weight) as ONNX Runtime's CPU integer kernel MatMulIntegerToFloat

@@ -48,7 +48,12 @@ public sealed class TransformerStaticQuantizationTests
         Assert.AreEqual(alpha is null ? "Observer" : "Observer + SmoothQuant", report.Algorithm);
         Assert.AreEqual(2, report.Tensors.Count(t => t.OpType == "Gather"), "token and position tables in int8, and no Q/DQ on other Gathers");
         var written = ModelProto.Parser.ParseFrom(bytes).Graph;
-        Assert.AreEqual(alpha is not null, written.Node.Any(n => n.OpType == "Mul" && n.Name.EndsWith(".smooth", StringComparison.Ordinal)));
+        var smoothed = written.Node.Where(n => n.OpType == "Mul" && n.Name.EndsWith(".smooth", StringComparison.Ordinal)).ToList();
+        Assert.AreEqual(alpha is not null, smoothed.Count > 0);
+        var initializers = written.Initializer.Select(t => t.Name).ToHashSet();
+        foreach (var mul in smoothed)
+            Assert.IsTrue(written.Node.FirstOrDefault(n => n.Output.Contains(mul.Input[0])) is { OpType: "Add" } beta && beta.Input.Any(initializers.Contains),
+                $"{mul.Name}: only LayerNorm outputs are smoothed (the paper's scope), not the attention context or the GELU output");
         var quantizeLinear = written.Node.Where(n => n.OpType == "QuantizeLinear").Select(n => n.Input[0]).ToList();
         Assert.AreEqual(quantizeLinear.Distinct().Count(), quantizeLinear.Count, "one QuantizeLinear per activation: Q, K and V share theirs");
     }
