@@ -97,7 +97,8 @@ internal static class QuantizedAttentionFusion
             // The three projections: one quantized input and grid, int8 weights [H, H] with per-column or scalar grids.
             var projections = new[] { query, key, value };
             if (projections.Any(p => p.Input[0] != query.Input[0] || p.Input[2] != query.Input[2] || p.Input[4] != query.Input[4])) continue;
-            if (projections.Select(p => Weight(p, initializers)).ToList() is not { } weights || weights.Any(w => w is null)) continue;
+            var weights = projections.Select(p => Weight(p, initializers)).ToList();
+            if (weights.Any(w => w is null)) continue;
             var (hiddenIn, hidden) = (weights[0]!.Value.Rows, weights[0]!.Value.Columns);
             if (weights.Any(w => w!.Value.Rows != hiddenIn || w!.Value.Columns != hidden)) continue;
             var headSize = (int)Math.Round(divisor * divisor);

@@ -4,9 +4,9 @@ namespace MLNetQuant.Graph;
 
 /// <summary>Tensor ranks read off the graph's structure where shape inference gives up — a Reshape whose target shape
 /// is computed (Shape → Gather → Unsqueeze → Concat) has the rank of that shape's length even when its values are only
-/// known at run time. Covers graph inputs, initializers, Transpose, Unsqueeze/Squeeze with their axes, Reshape to a
-/// constant or concatenated shape, Shape, Gather, MatMul and the elementwise ops (broadcast: the largest input rank); anything else is
-/// unknown (null).</summary>
+/// known at run time. Covers graph inputs, initializers, Transpose, Unsqueeze with its axes, Reshape to a constant or
+/// concatenated shape, Shape, Gather, MatMul and the elementwise ops (broadcast: the largest input rank); anything else
+/// is unknown (null).</summary>
 internal sealed class StructuralRanks
 {
     private static readonly HashSet<string> Elementwise = new(StringComparer.Ordinal)
