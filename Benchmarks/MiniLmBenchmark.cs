@@ -43,6 +43,11 @@ internal static class MiniLmBenchmark
     {
         new EmbedderVariant("minilm-dynamic-int8", "dynamic int8 (MatMul/Gemm per-column int8 weights, int8 embedding rows)",
             (ml, path) => ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" } })),
+        new EmbedderVariant("minilm-dynamic-attention-int8", "dynamic int8 with CpuAttentionKernels: as above, each self-attention block one QAttention kernel (com.microsoft)",
+            (ml, path) => ml.Quantization().Dynamic(new DynamicQuantizationOptions
+            {
+                ModelPath = path, CpuAttentionKernels = true, OutputColumns = { ["last_hidden_state"] = "last_hidden_state" },
+            })),
         new EmbedderVariant("minilm-smoothquant-int8", "smoothquant static int8, OnnxQuantizationOptions.ForTransformers' defaults: α 0.5 on the LayerNorm outputs, MatMul/Gemm and int8 embedding rows, attention as QAttention, LayerNorm/Softmax/GELU/residuals float, histogram calibration over 128 sentences",
             (ml, path) => ml.Quantization().Observer(Transformer(path, 0.5))),
         new EmbedderVariant("minilm-static-int8", "static int8 without smoothing: ForTransformers(path, null) (MatMulIntegerToFloat with bias, attention as QAttention, int8 embedding rows, histogram calibration over 128 sentences)",
@@ -59,7 +64,7 @@ internal static class MiniLmBenchmark
     /// <summary>The variants run on arctic-embed-xs (--only arctic): the int8 rows, to show the static writer and its
     /// attention fusion on a second real export (opset 11).</summary>
     public static readonly IReadOnlyList<EmbedderVariant> ArcticVariants = Variants
-        .Where(v => v.Name is "minilm-dynamic-int8" or "minilm-static-int8" or "minilm-smoothquant-int8")
+        .Where(v => v.Name is "minilm-dynamic-int8" or "minilm-dynamic-attention-int8" or "minilm-static-int8" or "minilm-smoothquant-int8")
         .Select(v => v with { Name = v.Name.Replace("minilm", "arctic-xs", StringComparison.Ordinal) }).ToList();
 
     private static OnnxQuantizationOptions Transformer(string path, double? alpha)

@@ -53,13 +53,27 @@ internal static class QuantizedAttentionFusion
             : From(shape, "Concat") is { } concat ? concat.Input.Sum(i => initializers.TryGetValue(i, out var c) ? OnnxTensors.ElementCount(c) : 1) : -1;
         bool Perm(NodeProto transpose, params long[] perm) => GraphEditor.Ints(transpose, "perm") is { } p && p.SequenceEqual(perm);
 
-        // Reshape(MatMulIntegerToFloat(…)) → the projection, when the Transpose reads a private reshaped projection.
-        NodeProto? Projection(string transposed, params long[] perm)
+        // The integer projection a private Transpose(Reshape(…)) reads, in either form the writers produce.
+        IntegerProjection? Projection(string transposed, params long[] perm)
         {
             if (From(transposed, "Transpose") is not { } transpose || !Perm(transpose, perm) || !Private(transposed)) return null;
             if (From(transpose.Input[0], "Reshape") is not { } reshape || !Private(transpose.Input[0]) || ShapeLength(reshape.Input[1]) != 4) return null;
-            var projection = From(reshape.Input[0], "MatMulIntegerToFloat", GraphEditor.MicrosoftDomain);
-            return projection is not null && Private(reshape.Input[0]) && projection.Input.Count == 7 ? projection : null;
+            var projected = reshape.Input[0];
+            if (!Private(projected)) return null;
+            // Static: MatMulIntegerToFloat(x_q, W, s_x, s_W, z_x, z_W, bias).
+            if (From(projected, "MatMulIntegerToFloat", GraphEditor.MicrosoftDomain) is { Input.Count: 7 } lowered)
+                return new IntegerProjection(lowered.Input[0], lowered.Input[2], lowered.Input[4], lowered.Input[1], lowered.Input[3], lowered.Input[5], lowered.Input[6]);
+            // Dynamic: Add(bias, Mul(Cast(MatMulInteger(x_q, W, z_x, z_W)), Mul(s_x, s_W))), x_q from DynamicQuantizeLinear.
+            if (From(projected, "Add") is not { } biasAdd || biasAdd.Input.Count(initializers.ContainsKey) != 1) return null;
+            var product = biasAdd.Input.First(i => !initializers.ContainsKey(i));
+            if (!Private(product) || From(product, "Mul") is not { } rescale) return null;
+            var (castOutput, scaleProduct) = From(rescale.Input[0], "Cast") is not null ? (rescale.Input[0], rescale.Input[1]) : (rescale.Input[1], rescale.Input[0]);
+            if (From(castOutput, "Cast") is not { } cast || !Private(castOutput) || From(cast.Input[0], "MatMulInteger") is not { Input.Count: 4 } integer) return null;
+            if (From(scaleProduct, "Mul") is not { } scales || From(integer.Input[0], "DynamicQuantizeLinear") is not { } quantize) return null;
+            var weightScale = scales.Input.FirstOrDefault(initializers.ContainsKey);
+            if (weightScale is null || !scales.Input.Contains(quantize.Output[1]) || integer.Input[2] != quantize.Output[2]) return null;
+            return new IntegerProjection(integer.Input[0], quantize.Output[1], quantize.Output[2], integer.Input[1], weightScale, integer.Input[3],
+                biasAdd.Input.First(initializers.ContainsKey));
         }
 
         var fused = 0;
@@ -96,7 +110,7 @@ internal static class QuantizedAttentionFusion
 
             // The three projections: one quantized input and grid, int8 weights [H, H] with per-column or scalar grids.
             var projections = new[] { query, key, value };
-            if (projections.Any(p => p.Input[0] != query.Input[0] || p.Input[2] != query.Input[2] || p.Input[4] != query.Input[4])) continue;
+            if (projections.Any(p => p.Input != query.Input || p.InputScale != query.InputScale || p.InputZeroPoint != query.InputZeroPoint)) continue;
             var weights = projections.Select(p => Weight(p, initializers)).ToList();
             if (weights.Any(w => w is null)) continue;
             var (hiddenIn, hidden) = (weights[0]!.Value.Rows, weights[0]!.Value.Columns);
@@ -105,18 +119,19 @@ internal static class QuantizedAttentionFusion
             if (headSize < 1 || hidden % headSize != 0 || Math.Abs(Math.Sqrt(headSize) - divisor) > 1e-4 * divisor) continue;
 
             var qkv = new NodeProto { OpType = "QAttention", Domain = GraphEditor.MicrosoftDomain, Name = editor.Unique($"{softmax.Name}.attention") };
-            qkv.Input.Add(query.Input[0]);
+            qkv.Input.Add(query.Input);
             qkv.Input.Add(editor.AddInitializer(Concatenate($"{qkv.Name}.weight", weights.Select(w => w!.Value.Codes).ToList(), hiddenIn, hidden)));
             qkv.Input.Add(editor.AddInitializer(OnnxTensors.FromFloats($"{qkv.Name}.bias",
-                projections.SelectMany(p => OnnxTensors.Floats(initializers[p.Input[6]])).ToArray(), 3 * hidden)));
-            qkv.Input.Add(query.Input[2]);
+                projections.SelectMany(p => OnnxTensors.Floats(initializers[p.Bias])).ToArray(), 3 * hidden)));
+            qkv.Input.Add(query.InputScale);
             qkv.Input.Add(editor.AddInitializer(OnnxTensors.FromFloats($"{qkv.Name}.weight_scale", weights.SelectMany(w => w!.Value.Scales).ToArray(), 3 * hidden)));
             qkv.Input.Add(maskIndex ?? "");
-            qkv.Input.Add(query.Input[4]);
+            qkv.Input.Add(query.InputZeroPoint);
             qkv.Input.Add(editor.AddInitializer(ZeroPoints($"{qkv.Name}.weight_zero_point", weights.SelectMany(w => w!.Value.ZeroPoints).ToArray())));
             qkv.Attribute.Add(new AttributeProto { Name = "num_heads", Type = AttributeProto.Types.AttributeType.Int, I = hidden / headSize });
             qkv.Output.Add(merge.Output[0]);
-            graph.Node.Insert(projections.Min(p => graph.Node.IndexOf(p)), qkv);
+            // After the input's quantization (and, dynamic, its scale): where the first projection's integer MatMul was.
+            graph.Node.Insert(graph.Node.IndexOf(producer[query.Input]) + 1, qkv);
             graph.Node.Remove(merge);
             fused++;
         }
@@ -144,22 +159,28 @@ internal static class QuantizedAttentionFusion
         }
     }
 
+    // One Q, K or V projection as integer kernels compute it: its quantized input with that input's scale and zero-point
+    // (initializers, or DynamicQuantizeLinear's outputs), its int8 weight codes with their scale and zero-point, its bias.
+    private sealed record IntegerProjection(string Input, string InputScale, string InputZeroPoint, string Codes, string WeightScale,
+        string WeightZeroPoint, string Bias);
+
     // A projection's int8 weight [rows, columns] with its per-column scales and zero-points (a scalar grid repeated).
-    private static (sbyte[] Codes, int Rows, int Columns, float[] Scales, sbyte[] ZeroPoints)? Weight(NodeProto projection, Dictionary<string, TensorProto> initializers)
+    private static (sbyte[] Codes, int Rows, int Columns, float[] Scales, sbyte[] ZeroPoints)? Weight(IntegerProjection projection, Dictionary<string, TensorProto> initializers)
     {
-        if (!initializers.TryGetValue(projection.Input[1], out var codes) || codes.DataType != OnnxTensors.Int8 || codes.Dims.Count != 2) return null;
-        if (!initializers.TryGetValue(projection.Input[3], out var scale) || scale.DataType != OnnxTensors.Float) return null;
-        if (!initializers.TryGetValue(projection.Input[6], out var bias) || bias.DataType != OnnxTensors.Float) return null;
+        if (!initializers.TryGetValue(projection.Codes, out var codes) || codes.DataType != OnnxTensors.Int8 || codes.Dims.Count != 2) return null;
+        if (!initializers.TryGetValue(projection.WeightScale, out var scale) || scale.DataType != OnnxTensors.Float) return null;
+        if (!initializers.TryGetValue(projection.Bias, out var bias) || bias.DataType != OnnxTensors.Float) return null;
         var (rows, columns) = ((int)codes.Dims[0], (int)codes.Dims[1]);
         if (OnnxTensors.ElementCount(bias) != columns) return null;
         var scales = OnnxTensors.Floats(scale);
         if (scales.Length != 1 && scales.Length != columns) return null;
         sbyte[] zeros = new sbyte[scales.Length];
-        if (projection.Input[5].Length > 0)
+        if (projection.WeightZeroPoint.Length > 0)
         {
-            if (!initializers.TryGetValue(projection.Input[5], out var zeroPoint) || zeroPoint.DataType != OnnxTensors.Int8 || OnnxTensors.ElementCount(zeroPoint) != scales.Length) return null;
+            if (!initializers.TryGetValue(projection.WeightZeroPoint, out var zeroPoint) || zeroPoint.DataType != OnnxTensors.Int8 ||
+                OnnxTensors.ElementCount(zeroPoint) is var count && count != 1 && count != scales.Length) return null;
             zeros = (sbyte[])(Array)zeroPoint.RawData.ToByteArray();
-            if (zeros.Length != scales.Length) zeros = zeroPoint.Int32Data.Select(v => (sbyte)v).ToArray();
+            if (zeros.Length != count) zeros = zeroPoint.Int32Data.Select(v => (sbyte)v).ToArray();
         }
         var data = codes.RawData.Length == rows * columns ? (sbyte[])(Array)codes.RawData.ToByteArray() : codes.Int32Data.Select(v => (sbyte)v).ToArray();
         return (data, rows, columns, scales.Length == 1 ? Enumerable.Repeat(scales[0], columns).ToArray() : scales,

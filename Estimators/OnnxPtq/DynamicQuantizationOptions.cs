@@ -21,5 +21,13 @@ public sealed class DynamicQuantizationOptions : OnnxModelOptions
     /// accuracy; leave off on VNNI machines (AVX512-VNNI, AVX-VNNI) and on ARM.</summary>
     public bool ReduceRange { get; set; }
 
+    /// <summary>Write each Hugging Face BERT-style self-attention block (Q, K, V projections on one input, head split,
+    /// scaled scores, 0/1 attention mask, Softmax, context) whose projections are quantized as ONNX Runtime's CPU
+    /// QAttention kernel (com.microsoft): one integer GEMM for the three projections on the run-time-quantized input, and
+    /// ORT's attention kernel — what ORT's own transformer optimizer followed by <c>quantize_dynamic</c> produces. Off by
+    /// default: a dynamic model then holds standard ONNX ops only (any execution provider); on CUDA this node falls back
+    /// to the CPU.</summary>
+    public bool CpuAttentionKernels { get; set; }
+
     private protected override IReadOnlyCollection<string> SupportedOpTypes => Supported;
 }

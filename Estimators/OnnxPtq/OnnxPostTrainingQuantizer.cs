@@ -354,8 +354,14 @@ internal sealed class OnnxPostTrainingQuantizer
     public QuantizedModel QuantizeDynamic(MLContext ml, IDataView data)
     {
         var options = (DynamicQuantizationOptions)_options;
-        return RewriteWithoutData(ml, data, "Dynamic", (model, _, _) => DynamicQuantizationRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal),
-            options.ExcludedNodes.ToHashSet(StringComparer.Ordinal), options.PerChannelWeights, options.ReduceRange, _types));
+        return RewriteWithoutData(ml, data, "Dynamic", (model, _, log) =>
+        {
+            var report = DynamicQuantizationRewriter.Rewrite(model, options.OpTypes.ToHashSet(StringComparer.Ordinal),
+                options.ExcludedNodes.ToHashSet(StringComparer.Ordinal), options.PerChannelWeights, options.ReduceRange, _types);
+            if (options.CpuAttentionKernels && QuantizedAttentionFusion.Fuse(model) is var fused and > 0)
+                log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"{fused} self-attention block(s) written as QAttention (CpuAttentionKernels).");
+            return report;
+        });
     }
 
     /// <summary>Writes the weight-only int4 model (<see cref="Int4QuantizationOptions"/>): no data is read but the

@@ -60,6 +60,35 @@ public sealed class QuantizedAttentionFusionTests
         }
     }
 
+    [TestMethod]
+    public void Dynamic_WithCpuAttentionKernels_FusesTheBlock_AndComputesWhatTheUnfusedFormComputes()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-bert-attention-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, BertAttentionLayer(2.8284271f));
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var schema = ml.Data.LoadFromEnumerable(Rows(2, 1));
+            using var fused = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path, CpuAttentionKernels = true }).Fit(schema);
+            using var plain = ml.Quantization().Dynamic(new DynamicQuantizationOptions { ModelPath = path }).Fit(schema);
+            Assert.AreEqual(1, ModelProto.Parser.ParseFrom(fused.GetOnnxBytes()).Graph.Node.Count(n => n.OpType == "QAttention"));
+            Assert.IsFalse(ModelProto.Parser.ParseFrom(plain.GetOnnxBytes()).Graph.Node.Any(n => n.Domain == "com.microsoft"), "off by default: standard ops only");
+
+            var held = Rows(16, 2);
+            var a = ZooModels.ScoresAfterReload(ml, fused, schema.Schema, held);
+            var b = ZooModels.ScoresAfterReload(ml, plain, schema.Schema, held);
+            var scale = b.Max(Math.Abs);
+            var largest = a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+            TestContext.WriteLine($"dynamic: largest difference to the unfused form {largest:G3} (outputs up to {scale:G3})");
+            Assert.IsLessThan(1e-4 * scale, largest, "the same run-time quantized input, integer projections and float attention");
+            Assert.IsGreaterThanOrEqualTo(0.99, ZooModels.Cosine(Float(path, held), a));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     // One self-attention block as transformers' torch.onnx export writes it at opset 13: biased Q/K/V MatMuls, head
     // split by Reshape to a shape computed from Shape/Gather/Concat, Transposes, scores / divisor + the additive mask
     // (1 − mask) · −10000, Softmax, context Transpose and Reshape back, output projection.
