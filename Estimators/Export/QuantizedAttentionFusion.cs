@@ -18,8 +18,10 @@ namespace MLNetQuant.Export;
 /// codes and scales are concatenated unchanged; ORT masks with −10000, the export's constant may be larger — both make
 /// a padded token's weight 0 in float32). Only the exact pattern fuses: a block that differs in any checked detail
 /// (scale other than 1/√head_size, a mask not derived from a 2-D 0/1 input, projections on different inputs or grids)
-/// is left as it is. A com.microsoft CPU kernel, like MatMulIntegerToFloat, so it runs with
-/// <see cref="OnnxPtq.OnnxQuantizationOptions.CpuMatMulKernels"/> only.</summary>
+/// is left as it is. The projections may be in the static writer's form (MatMulIntegerToFloat with its bias) or the
+/// dynamic one's (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by s_x·s_W → Add bias). A com.microsoft CPU kernel,
+/// so it runs only where the user chose CPU kernels: <see cref="OnnxPtq.OnnxQuantizationOptions.CpuMatMulKernels"/>,
+/// <see cref="OnnxPtq.DynamicQuantizationOptions.CpuAttentionKernels"/>.</summary>
 internal static class QuantizedAttentionFusion
 {
     /// <summary>Rewrites <paramref name="model"/> in place; returns how many attention blocks it fused.</summary>
