@@ -126,6 +126,8 @@ internal sealed class OnnxPostTrainingQuantizer
             log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, $"cross-layer equalization: {equalized.Pairs} layer pair(s) equalized" +
                 (equalized.Relu6Replaced > 0 ? $"; {equalized.Relu6Replaced} ReLU6 (Clip 0…6) between them replaced by ReLU (not scale-invariant)." : "."));
         }
+        if (weightOnly && _static?.SmoothQuantAlpha is not null)
+            log.Info(Microsoft.ML.Runtime.MessageSensitivity.None, "SmoothQuantAlpha is not applied: SmoothQuant needs calibration data, and Naive reads none.");
         var smoothing = !weightOnly && Static.SmoothQuantAlpha is double alpha ? SmoothingFactors(data, bindings, alpha, log) : new Dictionary<string, float[]>();
         var grids = weightOnly ? new Dictionary<string, QParams>() : Calibrate(data, bindings, log, smoothing);
         var quantizedWeights = _targets.Where(t => IsWeighted(t) && (weightOnly || ActivationInputs(t).All(grids.ContainsKey))).ToList();

@@ -40,7 +40,7 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     /// read, is divided per input channel by s = max|X|^α / max|W|^(1−α) (from the calibration rows) and the weights'
     /// rows multiplied by s: the product is unchanged, but the activation's outlier channels — which in transformers
     /// stretch a per-tensor 8-bit grid over a few channels — move into the weights, which have a scale per output
-    /// channel. 0.5 suits most encoders; larger α moves more.</summary>
+    /// channel. 0.5 suits most encoders; larger α moves more. Naive reads no data and does not apply it (it logs so).</summary>
     public double? SmoothQuantAlpha { get; set; }
 
     /// <summary>Write each quantized MatMul (constant weight) as ONNX Runtime's CPU integer kernel MatMulIntegerToFloat

@@ -123,7 +123,10 @@ public sealed class TransformerStaticQuantizationTests
         var ml = new MLContext(seed: 1);
         var path = ZooModels.Path("tiny_bert_op13.onnx");
         var schemaOnly = ml.Data.LoadFromEnumerable(ZooModels.Tokens(1, 1));
+        var messages = new List<string>();
+        ml.Log += (_, e) => { lock (messages) messages.Add(e.Message); };
         using var rounded = ml.Quantization().Naive(OnnxQuantizationOptions.ForTransformers(path)).Fit(schemaOnly);
+        Assert.IsTrue(messages.Any(m => m.Contains("SmoothQuantAlpha is not applied", StringComparison.Ordinal)), "ForTransformers' SmoothQuant is said to be skipped");
         var report = QuantizationReport.FromOnnx(rounded.GetOnnxBytes());
         Assert.AreEqual("Naive", report.Algorithm);
         Assert.IsTrue(report.Tensors.All(t => t.Tensor == QuantType.Weight), "weights and tables only: no activation grid");
