@@ -21,9 +21,7 @@ internal static class IntegerMatMulLowering
     {
         var graph = model.Graph;
         var editor = new GraphEditor(model);
-        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        foreach (var node in graph.Node)
-            foreach (var output in node.Output.Where(o => o.Length > 0)) producer[output] = node;
+        var producer = GraphEditor.ProducerIndex(graph);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         NodeProto? From(string tensor, string opType) => producer.TryGetValue(tensor, out var p) && p.OpType == opType && p.Domain is "" or "ai.onnx" ? p : null;

@@ -114,14 +114,11 @@ internal static class QdqGraphRewriter
     // (or is such a chain reaching only them), so readers that compute in float still see the float tensor.
     private static Dictionary<string, QParams> PlanPropagation(GraphProto graph, QdqAnnotations annotations, HashSet<string> graphOutputs)
     {
-        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        var producer = GraphEditor.ProducerIndex(graph);
         var readers = new Dictionary<string, List<NodeProto>>(StringComparer.Ordinal);
         foreach (var node in graph.Node)
-        {
-            foreach (var output in node.Output.Where(o => o.Length > 0)) producer[output] = node;
             foreach (var input in node.Input.Where(i => i.Length > 0).Distinct())
                 (readers.TryGetValue(input, out var list) ? list : readers[input] = new List<NodeProto>()).Add(node);
-        }
         var plan = new Dictionary<string, QParams>(StringComparer.Ordinal);
 
         bool AllReadOnGrid(string tensor, QParams grid) => !graphOutputs.Contains(tensor) && readers.TryGetValue(tensor, out var list) &&

@@ -31,15 +31,11 @@ internal static class QuantizedAttentionFusion
         var editor = new GraphEditor(model);
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var inputs = graph.Input.ToDictionary(i => i.Name, StringComparer.Ordinal);
-        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        var producer = GraphEditor.ProducerIndex(graph);
         var readers = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var node in graph.Node)
-        {
-            foreach (var output in node.Output.Where(o => o.Length > 0)) producer[output] = node;
-            // Shape nodes only read dimensions (the export computes Reshape targets from them); they die with the block.
-            if (node.OpType != "Shape")
-                foreach (var input in node.Input) readers[input] = readers.GetValueOrDefault(input) + 1;
-        }
+        // Shape nodes only read dimensions (the export computes Reshape targets from them); they die with the block.
+        foreach (var node in graph.Node.Where(n => n.OpType != "Shape"))
+            foreach (var input in node.Input) readers[input] = readers.GetValueOrDefault(input) + 1;
         var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         var masks = new Dictionary<string, string>(StringComparer.Ordinal);
 

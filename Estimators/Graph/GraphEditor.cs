@@ -47,6 +47,16 @@ internal sealed class GraphEditor
     /// <summary>The node producing <paramref name="tensor"/>, or null for a graph input or initializer.</summary>
     public NodeProto? Producer(string tensor) => Graph.Node.FirstOrDefault(n => n.Output.Contains(tensor));
 
+    /// <summary>Each tensor a node of <paramref name="graph"/> writes, mapped to that node: the index passes build once
+    /// where they look producers up many times (<see cref="Producer"/> scans the graph).</summary>
+    public static Dictionary<string, NodeProto> ProducerIndex(GraphProto graph)
+    {
+        var producer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+            foreach (var output in node.Output.Where(o => o.Length > 0)) producer[output] = node;
+        return producer;
+    }
+
     /// <summary>The nodes reading <paramref name="tensor"/>.</summary>
     public List<NodeProto> Consumers(string tensor) => Graph.Node.Where(n => n.Input.Contains(tensor)).ToList();
 

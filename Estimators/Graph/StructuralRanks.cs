@@ -15,14 +15,13 @@ internal sealed class StructuralRanks
         "Clip", "Equal", "Less", "Greater", "Not", "And", "Or", "Softmax", "LogSoftmax", "Identity", "Dropout",
     };
 
-    private readonly Dictionary<string, NodeProto> _producer = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NodeProto> _producer;
     private readonly Dictionary<string, TensorProto> _initializers;
     private readonly Dictionary<string, int> _known = new(StringComparer.Ordinal);
 
     public StructuralRanks(ModelProto model)
     {
-        foreach (var node in model.Graph.Node)
-            foreach (var output in node.Output.Where(o => o.Length > 0)) _producer[output] = node;
+        _producer = GraphEditor.ProducerIndex(model.Graph);
         _initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var input in model.Graph.Input.Where(i => i.Type?.TensorType?.Shape is not null))
             _known[input.Name] = input.Type.TensorType.Shape.Dim.Count;
