@@ -38,6 +38,21 @@ internal static class DynamicQuantizationRewriter
         TensorProto? Constant2D(string name) =>
             initializers.TryGetValue(name, out var t) && t.DataType == OnnxTensors.Float && t.Dims.Count == 2 ? t : null;
 
+        // A [k, n] weight read through at(k, n) as int8 codes on per-column (or one) symmetric grids, reported with the
+        // node's run-time-quantized input.
+        (float[] Scales, sbyte[] Codes) QuantizeProjection(NodeProto node, int k, int n, Func<int, int, float> at)
+        {
+            var scales = ColumnScales(k, n, at, perChannel, qmax);
+            var codes = new sbyte[k * n];
+            for (var ki = 0; ki < k; ki++)
+                for (var ni = 0; ni < n; ni++)
+                    codes[ki * n + ni] = Round(at(ki, ni), scales[perChannel ? ni : 0], qmax);
+            report.Add(WeightReport(node, scales));
+            report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
+                Array.Empty<float>(), Array.Empty<long>()));
+            return (scales, codes);
+        }
+
         (string Q, string Scale, string ZeroPoint) QuantizeActivation(string tensor)
         {
             if (quantizedActivations.TryGetValue(tensor, out var done)) return done;
@@ -60,14 +75,7 @@ internal static class DynamicQuantizationRewriter
             {
                 var weight = MatMulWeight.Read(node, tensor);
                 var (k, n) = (weight.K, weight.N); // MatMulInteger takes W as [K, N]
-                var scales = ColumnScales(k, n, weight.At, perChannel, qmax);
-                var ints = new sbyte[k * n];
-                for (var ki = 0; ki < k; ki++)
-                    for (var ni = 0; ni < n; ni++)
-                        ints[ki * n + ni] = Round(weight.At(ki, ni), scales[perChannel ? ni : 0], qmax);
-                report.Add(WeightReport(node, scales));
-                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
-                    Array.Empty<float>(), Array.Empty<long>()));
+                var (scales, ints) = QuantizeProjection(node, k, n, weight.At);
 
                 var alpha = node.OpType == "Gemm" ? GraphEditor.Float(node, "alpha", 1f) : 1f;
                 var (q, scale, zeroPoint) = QuantizeActivation(node.Input[0]);
@@ -103,14 +111,7 @@ internal static class DynamicQuantizationRewriter
                 // input quantized at run time, its packed [hidden, 3·hidden] weight int8 — what quantize_dynamic writes.
                 var values = OnnxTensors.Floats(packed);
                 var (k, n) = ((int)packed.Dims[0], (int)packed.Dims[1]);
-                var scales = ColumnScales(k, n, (ki, ni) => values[ki * n + ni], perChannel, qmax);
-                var ints = new sbyte[k * n];
-                for (var ki = 0; ki < k; ki++)
-                    for (var ni = 0; ni < n; ni++)
-                        ints[ki * n + ni] = Round(values[ki * n + ni], scales[perChannel ? ni : 0], qmax);
-                report.Add(WeightReport(node, scales));
-                report.Add(new QuantizedTensorReport(node.Name, node.OpType, QuantType.Input, 8, QuantScheme.PerTensorAffine, QuantDtype.UInt,
-                    Array.Empty<float>(), Array.Empty<long>()));
+                var (scales, ints) = QuantizeProjection(node, k, n, (ki, ni) => values[ki * n + ni]);
                 var (q, scale, zeroPoint) = QuantizeActivation(node.Input[0]);
                 var attention = new NodeProto { OpType = "QAttention", Domain = GraphEditor.MicrosoftDomain, Name = onnx.Unique($"{node.Name}.dynamic") };
                 attention.Input.AddRange(new[]
