@@ -32,21 +32,20 @@ if (o.Only.Contains("zoo-accuracy-aware"))
 }
 // The sentence-embedder runs (--only dynamic,int4 …) need no Fashion data: alone, they run and return here.
 var embedders = MiniLmBenchmark.Variants.Where(v => o.Only.Count == 0 || o.Only.Contains("minilm") || o.Only.Any(name => v.Name.Contains(name, StringComparison.OrdinalIgnoreCase))).ToList();
-void RunEmbedders()
+void RunEmbedders(Embedder embedder, IReadOnlyList<EmbedderVariant> variants)
 {
-    Console.WriteLine($"-- sentence embedder (all-MiniLM-L6-v2): {string.Join(", ", embedders.Select(v => v.Name))}");
-    MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, embedders);
+    Console.WriteLine($"-- sentence embedder ({embedder.ModelName}): {string.Join(", ", variants.Select(v => v.Name))}");
+    MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, variants, embedder);
 }
-// A second real embedder (--only arctic): arctic-embed-xs, exported at opset 11, dynamic and static int8.
+// A second real embedder (--only arctic): arctic-embed-xs, exported at opset 11, its int8 rows.
 if (o.Only.Contains("arctic"))
 {
-    Console.WriteLine($"-- sentence embedder (snowflake-arctic-embed-xs): {string.Join(", ", MiniLmBenchmark.ArcticVariants.Select(v => v.Name))}");
-    MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, MiniLmBenchmark.ArcticVariants, Embedder.ArcticXs);
+    RunEmbedders(Embedder.ArcticXs, MiniLmBenchmark.ArcticVariants);
     if (o.Only.Count == 1) return 0;
 }
 if (o.Only.Count > 0 && o.Only.All(name => name is "minilm" or "arctic" || MiniLmBenchmark.Variants.Any(v => v.Name.Contains(name, StringComparison.OrdinalIgnoreCase))))
 {
-    if (o.Only.Any(name => name != "arctic")) RunEmbedders();
+    if (o.Only.Any(name => name != "arctic")) RunEmbedders(Embedder.MiniLm, embedders);
     return 0;
 }
 if (o.Only.Count == 1 && o.Runs("engine"))
@@ -275,8 +274,8 @@ if (o.Runs("resnet"))
     CalibrationMemory.Run(o.Output, command, smallRows: 64, largeRows: 640);
 }
 
-if (embedders.Count > 0) RunEmbedders();
-if (o.Only.Count == 0) MiniLmBenchmark.Run(o.Output, command, o.Threads, sentences: 300, queries: 30, MiniLmBenchmark.ArcticVariants, Embedder.ArcticXs);
+if (embedders.Count > 0) RunEmbedders(Embedder.MiniLm, embedders);
+if (o.Only.Count == 0) RunEmbedders(Embedder.ArcticXs, MiniLmBenchmark.ArcticVariants);
 
 File.Delete(floatWeights);
 var table = new List<string>
