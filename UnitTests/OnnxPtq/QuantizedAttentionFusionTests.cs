@@ -21,11 +21,8 @@ public sealed class QuantizedAttentionFusionTests
     [TestMethod]
     [DataRow(2.8284271f, 1)] // √head_size: BERT's scaling, fused
     [DataRow(3f, 0)]         // any other divisor: QAttention cannot express it, left as it is
-    public void BertSelfAttention_BecomesOneQAttention_AndComputesWhatTheQdqFormComputes(float divisor, int expectedFused)
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-bert-attention-{Guid.NewGuid():N}.onnx");
-        File.WriteAllBytes(path, BertAttentionLayer(divisor));
-        try
+    public void BertSelfAttention_BecomesOneQAttention_AndComputesWhatTheQdqFormComputes(float divisor, int expectedFused) =>
+        WithBertAttentionLayer(divisor, path =>
         {
             var ml = new MLContext(seed: 1);
             var calibration = ml.Data.LoadFromEnumerable(Rows(48, 1));
@@ -43,29 +40,18 @@ public sealed class QuantizedAttentionFusionTests
 
             // Rows padded to different lengths: a mask the fused kernel ignored would change the real tokens' outputs.
             var held = Rows(16, 2);
-            var a = ZooModels.ScoresAfterReload(ml, fused, calibration.Schema, held);
-            var b = ZooModels.ScoresAfterReload(ml, qdq, calibration.Schema, held);
-            var scale = b.Max(Math.Abs);
-            var largest = a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+            var (a, largest, scale) = Compare(ml, fused, qdq, calibration.Schema, held);
             TestContext.WriteLine($"divisor {divisor}: largest difference to the QDQ form {largest:G3} (outputs up to {scale:G3}); cosine to float {ZooModels.Cosine(Float(path, held), a):F5}");
             Assert.IsLessThan(1e-4 * scale, largest, "the same integer projections and float attention");
             Assert.IsGreaterThanOrEqualTo(0.99, ZooModels.Cosine(Float(path, held), a));
             var unmasked = held.Select(r => new Row { x = r.x, attention_mask = Enumerable.Repeat(1L, Tokens).ToArray() }).ToArray();
             Assert.IsGreaterThan(1e-2 * scale, Run(fused.GetOnnxBytes(), unmasked).Zip(a).Max(p => Math.Abs(p.First - p.Second)),
                 "the comparison is sensitive to the mask: the padded noise changes the outputs when nothing hides it");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
+        });
 
     [TestMethod]
-    public void Dynamic_WithCpuAttentionKernels_FusesTheBlock_AndComputesWhatTheUnfusedFormComputes()
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-bert-attention-{Guid.NewGuid():N}.onnx");
-        File.WriteAllBytes(path, BertAttentionLayer(2.8284271f));
-        try
+    public void Dynamic_WithCpuAttentionKernels_FusesTheBlock_AndComputesWhatTheUnfusedFormComputes() =>
+        WithBertAttentionLayer(2.8284271f, path =>
         {
             var ml = new MLContext(seed: 1);
             var schema = ml.Data.LoadFromEnumerable(Rows(2, 1));
@@ -75,18 +61,34 @@ public sealed class QuantizedAttentionFusionTests
             Assert.IsFalse(ModelProto.Parser.ParseFrom(plain.GetOnnxBytes()).Graph.Node.Any(n => n.Domain == "com.microsoft"), "off by default: standard ops only");
 
             var held = Rows(16, 2);
-            var a = ZooModels.ScoresAfterReload(ml, fused, schema.Schema, held);
-            var b = ZooModels.ScoresAfterReload(ml, plain, schema.Schema, held);
-            var scale = b.Max(Math.Abs);
-            var largest = a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+            var (a, largest, scale) = Compare(ml, fused, plain, schema.Schema, held);
             TestContext.WriteLine($"dynamic: largest difference to the unfused form {largest:G3} (outputs up to {scale:G3})");
             Assert.IsLessThan(1e-4 * scale, largest, "the same run-time quantized input, integer projections and float attention");
             Assert.IsGreaterThanOrEqualTo(0.99, ZooModels.Cosine(Float(path, held), a));
+        });
+
+    // The test body on a temporary file holding one BERT attention layer scaled by 1/divisor.
+    private static void WithBertAttentionLayer(float divisor, Action<string> test)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-bert-attention-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, BertAttentionLayer(divisor));
+        try
+        {
+            test(path);
         }
         finally
         {
             File.Delete(path);
         }
+    }
+
+    // The fused model's outputs after a .zip reload, their largest difference to the reference model's, and the
+    // reference's largest output.
+    private static (float[] Fused, float Largest, float Scale) Compare(MLContext ml, ITransformer fused, ITransformer reference, DataViewSchema schema, Row[] rows)
+    {
+        var a = ZooModels.ScoresAfterReload(ml, fused, schema, rows);
+        var b = ZooModels.ScoresAfterReload(ml, reference, schema, rows);
+        return (a, a.Zip(b).Max(p => Math.Abs(p.First - p.Second)), b.Max(Math.Abs));
     }
 
     // One self-attention block as transformers' torch.onnx export writes it at opset 13: biased Q/K/V MatMuls, head
