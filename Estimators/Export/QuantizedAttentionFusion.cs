@@ -46,16 +46,15 @@ internal static class QuantizedAttentionFusion
         NodeProto? Reader(string tensor) => graph.Node.FirstOrDefault(n => n.OpType != "Shape" && n.Input.Contains(tensor));
         float? Scalar(string tensor) =>
             initializers.TryGetValue(tensor, out var t) && t.DataType == OnnxTensors.Float && OnnxTensors.ElementCount(t) == 1 ? OnnxTensors.Floats(t)[0] : null;
-        // How many dimensions a Reshape's shape tensor gives: a constant's length, or a Concat of scalars and constants.
-        long ShapeLength(string shape) => initializers.TryGetValue(shape, out var t) ? OnnxTensors.ElementCount(t)
-            : From(shape, "Concat") is { } concat ? concat.Input.Sum(i => initializers.TryGetValue(i, out var c) ? OnnxTensors.ElementCount(c) : 1) : -1;
+        // Reshape targets are computed (Shape → Gather → Unsqueeze → Concat): their rank is read off the graph.
+        var ranks = new StructuralRanks(model);
         bool Perm(NodeProto transpose, params long[] perm) => GraphEditor.Ints(transpose, "perm") is { } p && p.SequenceEqual(perm);
 
         // The integer projection a private Transpose(Reshape(…)) reads, in either form the writers produce.
         IntegerProjection? Projection(string transposed, params long[] perm)
         {
             if (From(transposed, "Transpose") is not { } transpose || !Perm(transpose, perm) || !Private(transposed)) return null;
-            if (From(transpose.Input[0], "Reshape") is not { } reshape || !Private(transpose.Input[0]) || ShapeLength(reshape.Input[1]) != 4) return null;
+            if (From(transpose.Input[0], "Reshape") is not { } reshape || !Private(transpose.Input[0]) || ranks.Of(reshape.Output[0]) != 4) return null;
             var projected = reshape.Input[0];
             if (!Private(projected)) return null;
             // Static: MatMulIntegerToFloat(x_q, W, s_x, s_W, z_x, z_W, bias).
@@ -104,7 +103,7 @@ internal static class QuantizedAttentionFusion
             if (Private(context) && Reader(context) is { OpType: "QuantizeLinear" } requantize &&
                 Private(requantize.Output[0]) && Reader(requantize.Output[0]) is { OpType: "DequantizeLinear" } dequantize)
                 context = dequantize.Output[0];
-            if (!Private(context) || Reader(context) is not { OpType: "Reshape" } merge || ShapeLength(merge.Input[1]) != 3) continue;
+            if (!Private(context) || Reader(context) is not { OpType: "Reshape" } merge || ranks.Of(merge.Output[0]) != 3) continue;
 
             // The three projections: one quantized input and grid, int8 weights [H, H] with per-column or scalar grids.
             var projections = new[] { query, key, value };
