@@ -176,30 +176,29 @@ internal static class OpsetUpgrade
         return true;
     }
 
-    // The ranks of the inputs of Softmax-family nodes whose axis is not −1, by ONNX Runtime's inference on the model
-    // as it came, else by following the graph (none when unknown: those nodes then take the general form).
+    // The ranks of the inputs of Softmax-family nodes whose axis is not −1: read off the graph (which also knows a
+    // Reshape to a computed shape, where ONNX Runtime's inference leaves the rank unknown — transformer exports split
+    // heads that way), else by ORT's inference on the model as it came, run only when the graph does not tell (none
+    // when neither does: those nodes then take the general form).
     private static Dictionary<string, int> SoftmaxInputRanks(ModelProto model, string source)
     {
         var inputs = model.Graph.Node.Where(n => n.OpType is "Softmax" or "LogSoftmax" or "Hardmax" && n.Domain is "" or "ai.onnx"
             && GraphEditor.Int(n, "axis", 1) != -1).Select(n => n.Input[0]).ToHashSet(StringComparer.Ordinal);
         var ranks = new Dictionary<string, int>(StringComparer.Ordinal);
         if (inputs.Count == 0) return ranks;
-        foreach (var input in model.Graph.Input.Where(i => inputs.Contains(i.Name) && i.Type?.TensorType?.Shape is not null))
-            ranks[input.Name] = input.Type.TensorType.Shape.Dim.Count;
+        var structure = new StructuralRanks(model);
+        foreach (var input in inputs)
+            if (structure.Of(input) is { } known) ranks[input] = known;
+        if (ranks.Count == inputs.Count) return ranks;
         try
         {
             foreach (var (name, value) in ShapeInference.Infer(model, source))
-                if (inputs.Contains(name) && value.Type.TensorType.Shape.Dim.Count > 0) ranks[name] = value.Type.TensorType.Shape.Dim.Count;
+                if (inputs.Contains(name) && !ranks.ContainsKey(name) && value.Type.TensorType.Shape.Dim.Count > 0) ranks[name] = value.Type.TensorType.Shape.Dim.Count;
         }
         catch (InvalidOperationException)
         {
-            // ORT cannot load the model as it came: keep the general form for every such node.
+            // ORT cannot load the model as it came: keep the general form for those nodes.
         }
-        // ORT leaves a Reshape's output rank unknown when its shape tensor is computed (Shape → Gather → Concat, as
-        // transformer exports write the head split): follow the graph for those.
-        var rank = new StructuralRanks(model);
-        foreach (var input in inputs.Where(i => !ranks.ContainsKey(i)))
-            if (rank.Of(input) is { } known) ranks[input] = known;
         return ranks;
     }
 

@@ -5,8 +5,8 @@ namespace MLNetQuant.Graph;
 /// <summary>Tensor ranks read off the graph's structure where shape inference gives up — a Reshape whose target shape
 /// is computed (Shape → Gather → Unsqueeze → Concat) has the rank of that shape's length even when its values are only
 /// known at run time. Covers graph inputs, initializers, Transpose, Unsqueeze with its axes, Reshape to a constant or
-/// concatenated shape, Shape, Gather, MatMul and the elementwise ops (broadcast: the largest input rank); anything else
-/// is unknown (null).</summary>
+/// concatenated shape, Shape, Gather, Gemm, Flatten, MatMul and the elementwise ops (broadcast: the largest input rank);
+/// anything else is unknown (null).</summary>
 internal sealed class StructuralRanks
 {
     private static readonly HashSet<string> Elementwise = new(StringComparer.Ordinal)
@@ -42,6 +42,7 @@ internal sealed class StructuralRanks
             "Unsqueeze" when node.Input.Count > 1 && _initializers.TryGetValue(node.Input[1], out var axes) => Of(node.Input[0], depth + 1) + (int)OnnxTensors.ElementCount(axes),
             "Reshape" => ShapeLength(node.Input[1]),
             "Shape" => 1,
+            "Gemm" or "Flatten" => 2,
             "Gather" => Of(node.Input[0], depth + 1) + Of(node.Input[1], depth + 1) - 1,
             "MatMul" => Of(node.Input[0], depth + 1) is { } a && Of(node.Input[1], depth + 1) is { } b && a >= 2 && b >= 2 ? Math.Max(a, b) : null,
             _ when Elementwise.Contains(node.OpType) => node.Input.Where(i => i.Length > 0).Select(i => Of(i, depth + 1)).ToList() is var ranks && ranks.All(r => r is not null)

@@ -64,6 +64,8 @@ public sealed class OpsetImportTests
         yield return new object[] { "Softmax-1 on the flattened rows", 11, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
             b.Node("Softmax", "softmax", new[] { x }, new[] { Int("axis", 1) })), new long[] { 2, 4, 4 } };
         yield return new object[] { "Softmax-1 at the last axis (rank from inference)", 11, (Func<OnnxGraphBuilder, string, string>)LastAxisSoftmax, new long[] { 2, 4, 4 } };
+        yield return new object[] { "Softmax-1 at the last axis of a Conv output (rank from ONNX Runtime's inference)", 11,
+            (Func<OnnxGraphBuilder, string, string>)ConvSoftmax, new long[] { 2, 4, 4 } };
         yield return new object[] { "Softmax-1 at the last axis of a Reshape to a computed shape", 11, (Func<OnnxGraphBuilder, string, string>)ComputedShapeSoftmax,
             new long[] { 2, 4, 4 } };
         yield return new object[] { "LogSoftmax-1 at axis 2", 9, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
@@ -113,6 +115,10 @@ public sealed class OpsetImportTests
 
     private static string LastAxisSoftmax(OnnxGraphBuilder b, string x) => b.Node("Softmax", "softmax", new[] { x }, new[] { Int("axis", 3) });
 
+    // A Conv's output rank is not read off the graph's structure: ONNX Runtime's inference gives it.
+    private static string ConvSoftmax(OnnxGraphBuilder b, string x) => b.Node("Softmax", "softmax",
+        new[] { b.Node("Conv", "conv", new[] { x, b.Initializer("w", ZooModels.Noise(4, 9), 2, 2, 1, 1) }, Array.Empty<AttributeProto>()) }, new[] { Int("axis", 3) });
+
     // As transformer exports split heads: the target shape is built at run time from the input's own batch size.
     private static string ComputedShapeSoftmax(OnnxGraphBuilder b, string x)
     {
@@ -127,7 +133,7 @@ public sealed class OpsetImportTests
     {
         foreach (var (body, flattened) in new (Func<OnnxGraphBuilder, string, string>, bool)[]
                  {
-                     (LastAxisSoftmax, false), (ComputedShapeSoftmax, false),
+                     (LastAxisSoftmax, false), (ConvSoftmax, false), (ComputedShapeSoftmax, false),
                      ((b, x) => b.Node("Softmax", "softmax", new[] { x }, new[] { Int("axis", 1) }), true),
                  })
         {
