@@ -88,12 +88,16 @@ public sealed class QuantizationCatalog
     public OnnxQuantizationEstimator Int4(OnnxPtq.Int4QuantizationOptions options) => new(Context, options, OnnxPtq.OnnxQuantizationMode.Int4);
 
     /// <summary>The BERT tokenizer step of a text pipeline: the text column in, <c>input_ids</c>, <c>attention_mask</c>
-    /// and <c>token_type_ids</c> out (Int64 vectors of <paramref name="maxTokens"/>), WordPiece over the model's
-    /// vocab.txt with Microsoft.ML.Tokenizers. Append the quantized embedder after it. Not saved in the .zip (see
-    /// <see cref="Text.TextTokenizerTransformer"/>): save the embedder, tokenize in production with
-    /// <see cref="Text.TextTokenizer.Create"/>.</summary>
-    public Text.TextTokenizerEstimator TokenizeText(string vocabularyPath, string inputColumnName = "Text", int maxTokens = 128, bool lowerCase = true) =>
-        new(Text.TextTokenizer.Create(vocabularyPath, maxTokens, lowerCase, inputColumnName, Context));
+    /// and <c>token_type_ids</c> out (Int64 vectors of <paramref name="maxTokens"/>; Hugging Face's BertTokenizer rules
+    /// over the model's vocab.txt). Append the quantized embedder after it; the chain saves as one .zip that production
+    /// loads without MLNetQuant (see <see cref="Text.TextTokenizer"/>). Registers ONNX Runtime Extensions' operators on
+    /// this context.</summary>
+    /// <param name="vocabularyPath">The model's vocab.txt.</param>
+    /// <param name="inputColumnName">The text column.</param>
+    /// <param name="maxTokens">Tokens per row, [CLS] and [SEP] included (longer texts are truncated).</param>
+    /// <param name="lowerCase">Lower-case and strip accents first (uncased models).</param>
+    public Microsoft.ML.Transforms.Onnx.OnnxScoringEstimator TokenizeText(string vocabularyPath, string inputColumnName = "Text", int maxTokens = 128, bool lowerCase = true) =>
+        Text.TextTokenizer.Create(Context, vocabularyPath, inputColumnName, maxTokens, lowerCase);
 
     private static T Fill<T>(T options, nn.Module<Tensor, Tensor> model, long[] inputShape, IEnumerable<QuantConfig>? config,
         string featureColumnName, string labelColumnName) where T : QuantizationOptions

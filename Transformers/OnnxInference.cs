@@ -25,7 +25,51 @@ public static class OnnxInference
         {
             CreateSessionOptions = () => cuda ? SessionOptions.MakeSessionOptionWithCudaProvider(cudaDeviceId) : new SessionOptions(),
         });
+        UseOrtExtensions(ml); // so text pipelines (their tokenizer step) load with this context too
         return cuda ? "CUDA" : "CPU";
+    }
+
+    /// <summary>Registers ONNX Runtime Extensions' operators (Microsoft.ML.OnnxRuntime.Extensions) in every ONNX session
+    /// <paramref name="ml"/> creates, keeping the session options already installed (an execution provider, threads).
+    /// A text pipeline's tokenizer step needs them; <c>TokenizeText</c> calls this. Production code without MLNetQuant
+    /// does the same in two lines before <c>Model.Load</c>:
+    /// <code>ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () =&gt;
+    ///     { var options = new SessionOptions(); options.RegisterOrtExtensions(); return options; } });</code>
+    /// Calling it again changes nothing.</summary>
+    public static void UseOrtExtensions(MLContext ml)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        var current = ml.GetOnnxSessionOption();
+        if (current is not null && WithExtensions.TryGetValue(current, out _)) return;
+        var create = current?.CreateSessionOptions;
+        var options = new OnnxSessionOptions
+        {
+            CreateSessionOptions = () =>
+            {
+                var session = create is null ? Defaults(current) : create();
+                session.RegisterOrtExtensions();
+                return session;
+            },
+        };
+        WithExtensions.Add(options, new object());
+        ml.SetOnnxSessionOption(options);
+    }
+
+    // Session options installed by UseOrtExtensions (so a second call does not register the operators twice).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<OnnxSessionOptions, object> WithExtensions = new();
+
+    // ML.NET builds a session from OnnxSessionOptions' properties when it has no CreateSessionOptions; keep the ones set.
+    private static SessionOptions Defaults(OnnxSessionOptions? settings)
+    {
+        var session = new SessionOptions();
+        if (settings is null) return session;
+        session.IntraOpNumThreads = settings.IntraOpNumThreads;
+        session.InterOpNumThreads = settings.InterOpNumThreads;
+        session.GraphOptimizationLevel = settings.GraphOptimizationLevel;
+        session.ExecutionMode = settings.ExecutionMode;
+        session.EnableMemoryPattern = settings.EnableMemoryPattern;
+        session.EnableCpuMemArena = settings.EnableCpuMemArena;
+        return session;
     }
 
     /// <summary>Whether the loaded ONNX Runtime offers the CUDA execution provider.</summary>

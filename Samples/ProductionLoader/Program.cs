@@ -6,9 +6,13 @@
 //   ProductionLoader <model.zip> [--rows N]
 //   ProductionLoader <model.zip> --features F.bin --scores S.bin --size N [--labels L.bin]
 //       raw float32 rows in; float32 scores out and, for a classifier, each row's PredictedLabel key as uint32
+//   ProductionLoader <model.zip> --texts T.txt --embeddings E.bin [--column Embedding]
+//       a text pipeline (tokenizer + embedder): one text per line in; each row's float32 embedding out
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Transforms.Onnx;
 using MLNetQuant.Samples.Shared;
 
 if (args.Length < 1 || args[0].StartsWith("-", StringComparison.Ordinal))
@@ -25,7 +29,34 @@ if (!File.Exists(zip))
 }
 
 var ml = new MLContext();
+// ONNX Runtime Extensions' operators in every session: a text pipeline's tokenizer step is one (harmless otherwise).
+ml.SetOnnxSessionOption(new OnnxSessionOptions
+{
+    CreateSessionOptions = () =>
+    {
+        var options = new SessionOptions();
+        options.RegisterOrtExtensions();
+        return options;
+    },
+});
 var model = ml.Model.Load(zip, out _);
+string LoadedAssemblies() => string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name)
+    .Where(n => n!.Contains("Torch", StringComparison.Ordinal) || n.Contains("MLNetQuant", StringComparison.Ordinal)));
+
+if (Option("--texts") is { } textsPath && Option("--embeddings") is { } embeddingsPath)
+{
+    var column = Option("--column") ?? "Embedding";
+    var texts = ml.Data.LoadFromEnumerable(File.ReadAllLines(textsPath).Select(t => new TextInput { Text = t }));
+    using var embeddings = new BinaryWriter(File.Create(embeddingsPath));
+    var count = 0;
+    foreach (var embedding in model.Transform(texts).GetColumn<float[]>(column))
+    {
+        foreach (var value in embedding) embeddings.Write(value);
+        count++;
+    }
+    Console.WriteLine($"embedded {count} texts; loaded {model.GetType().Name}; torch or mlnetquant assemblies loaded: [{LoadedAssemblies()}]");
+    return 0;
+}
 var featureCount = int.Parse(Option("--size") ?? "784", CultureInfo.InvariantCulture);
 var definition = SchemaDefinition.Create(typeof(Input));
 definition[nameof(Input.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, featureCount);
@@ -36,8 +67,7 @@ var classifier = outputSchema.GetColumnOrNull(nameof(Output.PredictedLabel))?.Ty
 var outputDefinition = SchemaDefinition.Create(typeof(Output));
 if (!classifier) outputDefinition.RemoveAll(c => c.MemberName == nameof(Output.PredictedLabel));
 var engine = ml.Model.CreatePredictionEngine<Input, Output>(model, inputSchemaDefinition: definition, outputSchemaDefinition: outputDefinition);
-var loaded = string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name)
-    .Where(n => n!.Contains("Torch", StringComparison.Ordinal) || n.Contains("MLNetQuant", StringComparison.Ordinal)));
+var loaded = LoadedAssemblies();
 
 if (Option("--features") is { } featuresPath && Option("--scores") is { } scoresPath)
 {
@@ -69,6 +99,11 @@ Console.WriteLine($"{zip}: {(double)correct / test.Rows:P2} accuracy on {test.Ro
     $"(PredictionEngine over {model.GetType().Name}, {(classifier ? "its PredictedLabel key" : "the arg-max of Score")}); " +
     $"torch or mlnetquant assemblies loaded: [{loaded}]");
 return 0;
+
+internal sealed class TextInput
+{
+    public string Text { get; set; } = "";
+}
 
 internal sealed class Input
 {

@@ -1,18 +1,20 @@
 // Semantic search with a quantized sentence embedder, all in an ML.NET pipeline:
 //   texts → TokenizeText (BERT WordPiece) → Dynamic int8 all-MiniLM-L6-v2 with mean pooling + L2 in the model → Embedding
 // and the same search with the float model (ML.NET's ApplyOnnxModel, pooled here in C#) side by side: size, speed and
-// how often the two agree on each query's ten nearest sentences. Saves the int8 embedder's .zip and reloads it as
-// production would (ML.NET, OnnxTransformer and ONNX Runtime; the tokenizer from vocab.txt).
+// how often the two agree on each query's ten nearest sentences. Saves the int8 pipeline — tokenizer and embedder — as one
+// .zip and reloads it as production would: ML.NET, OnnxTransformer, ONNX Runtime and its Extensions (the tokenizer
+// operator), no MLNetQuant.
 //
 //   dotnet run --project Samples/SemanticSearch -c Release [-- --sentences 300 --queries 30 --out DIR]
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Transforms.Onnx;
 using MLNetQuant;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.Samples.Shared;
-using MLNetQuant.Text;
 
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var count = SampleArguments.PositiveInt(args, "--sentences", 300);
@@ -67,8 +69,7 @@ for (var round = 0; round < 2; round++)
 }
 
 var zip = Path.Combine(folder, "minilm-int8.zip");
-var tokens = TextTokenizer.Create(vocabulary, Tokens).Transform(data);
-ml.Model.Save(int8Model.LastTransformer, tokens.Schema, zip); // the embedder: ML.NET's own components, no MLNetQuant needed
+ml.Model.Save(int8Model, data.Schema, zip); // texts → embeddings: ML.NET's own components (two ONNX transformers), no MLNetQuant needed
 var floatBytes = new FileInfo(modelPath).Length;
 var int8Bytes = new FileInfo(zip).Length;
 Console.WriteLine($"Size: {floatBytes / 1048576.0:F1} MiB float → {int8Bytes / 1048576.0:F1} MiB int8 .zip ({100.0 * int8Bytes / floatBytes:F1} %)");
@@ -91,10 +92,20 @@ foreach (var q in Enumerable.Range(0, Math.Min(3, queries)))
 }
 Console.WriteLine("\n  (= also in float's top 3, ≠ not)");
 
-// Production: load the .zip in a fresh context, tokenize with the same vocabulary, embed.
+// Production: a fresh context with ONNX Runtime Extensions' operators registered (the tokenizer step uses one), the
+// .zip loaded, texts in.
 var production = new MLContext();
+production.SetOnnxSessionOption(new OnnxSessionOptions
+{
+    CreateSessionOptions = () =>
+    {
+        var options = new SessionOptions();
+        options.RegisterOrtExtensions();
+        return options;
+    },
+});
 var loaded = production.Model.Load(zip, out _);
-var reloaded = Int8Embeddings(loaded, TextTokenizer.Create(vocabulary, Tokens, ml: production).Transform(production.Data.LoadFromEnumerable(sentences.Select(s => new Sentence { Text = s }))));
+var reloaded = Int8Embeddings(loaded, production.Data.LoadFromEnumerable(sentences.Select(s => new Sentence { Text = s })));
 var identical = reloaded.Zip(int8Embeddings).All(p => p.First.SequenceEqual(p.Second));
 Console.WriteLine($"\nReloaded {Path.GetFileName(zip)} in a fresh MLContext: embeddings {(identical ? "identical" : "DIFFERENT")} to the fitted pipeline's.");
 return identical ? 0 : 1;

@@ -1,35 +1,77 @@
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.ML;
+using Microsoft.ML.Transforms.Onnx;
 
 namespace MLNetQuant.Text;
 
-/// <summary>Creates the BERT tokenizer step (<see cref="TextTokenizerTransformer"/>) from a model's vocab.txt — in a
-/// training pipeline through <c>ml.Quantization().TokenizeText(...)</c>, in production directly.</summary>
+/// <summary>The BERT tokenizer step of a text pipeline (<c>ml.Quantization().TokenizeText(...)</c>): a text column in,
+/// <see cref="InputIdsColumn"/>, <see cref="AttentionMaskColumn"/> and <see cref="TokenTypeIdsColumn"/> out (Int64
+/// vectors of maxTokens: [CLS] text [SEP], truncated before [SEP], zero-padded, mask 0 on padding) — the columns a
+/// BERT-family ONNX model reads.</summary>
+/// <remarks>The step is ML.NET's own <see cref="OnnxScoringEstimator"/> over a small ONNX model that runs ONNX Runtime
+/// Extensions' <c>BertTokenizer</c> operator (Hugging Face's BertTokenizer rules) with the vocabulary inside the model.
+/// So it is saved in the ML.NET .zip with the embedder after it, and production loads the whole text pipeline with
+/// Microsoft.ML, Microsoft.ML.OnnxTransformer, ONNX Runtime and Microsoft.ML.OnnxRuntime.Extensions — no MLNetQuant —
+/// after registering the extensions' operators on the context (see <see cref="OnnxInference.UseOrtExtensions"/> for the
+/// two lines). Microsoft.ML.Tokenizers' BertTokenizer was the first choice but it cannot be saved in a .zip (ML.NET
+/// loads only its own components) and, in 2.0.1, splits differently from Hugging Face's rules on ASCII symbols such as
+/// '_' and '+' and keeps accents that lower-casing models strip (5 of 300 .NET documentation sentences differ).</remarks>
 public static class TextTokenizer
 {
+    /// <summary>The Int64 column of token ids.</summary>
+    public const string InputIdsColumn = "input_ids";
+
+    /// <summary>The Int64 column that is 1 on tokens and 0 on padding.</summary>
+    public const string AttentionMaskColumn = "attention_mask";
+
+    /// <summary>The Int64 column of segment ids (all 0: one sentence per row).</summary>
+    public const string TokenTypeIdsColumn = "token_type_ids";
+
     /// <summary>The largest <c>maxTokens</c>: BERT-family models have at most 512 positions; 8192 leaves room for longer ones.</summary>
     public const int MaxTokensLimit = 8192;
 
-    /// <summary>A tokenizer over the vocabulary file (one WordPiece token per line; line i is id i).</summary>
+    /// <summary>The tokenizer step over a vocabulary file (one WordPiece token per line; line i is id i). Registers ONNX
+    /// Runtime Extensions' operators on <paramref name="ml"/> (<see cref="OnnxInference.UseOrtExtensions"/>).</summary>
+    /// <param name="ml">The context of the pipeline.</param>
     /// <param name="vocabularyPath">The model's vocab.txt.</param>
-    /// <param name="maxTokens">Tokens per row with [CLS] and [SEP]; the ONNX model's sequence length (e.g. 128).</param>
-    /// <param name="lowerCase">Lower-case before WordPiece (true for uncased models such as all-MiniLM-L6-v2).</param>
     /// <param name="inputColumnName">The text column.</param>
-    /// <param name="ml">The context for the row mapping (a new one if null).</param>
+    /// <param name="maxTokens">Tokens per row with [CLS] and [SEP]; the ONNX model's sequence length (e.g. 128).</param>
+    /// <param name="lowerCase">Lower-case and strip accents before WordPiece (true for uncased models such as all-MiniLM-L6-v2).</param>
     /// <exception cref="FileNotFoundException">No file at <paramref name="vocabularyPath"/>.</exception>
-    /// <exception cref="ArgumentException">An empty vocabulary, one without [CLS]/[SEP]/[UNK]/[PAD], or an empty column name.</exception>
+    /// <exception cref="ArgumentException">A vocabulary without [CLS]/[SEP]/[UNK]/[PAD], or an empty or token-column name
+    /// for the text column.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxTokens"/> below 2 or above <see cref="MaxTokensLimit"/>.</exception>
-    public static TextTokenizerTransformer Create(string vocabularyPath, int maxTokens = 128, bool lowerCase = true, string inputColumnName = "Text",
-        MLContext? ml = null)
+    public static OnnxScoringEstimator Create(MLContext ml, string vocabularyPath, string inputColumnName = "Text", int maxTokens = 128, bool lowerCase = true)
     {
+        ArgumentNullException.ThrowIfNull(ml);
         ArgumentNullException.ThrowIfNull(vocabularyPath);
         if (!File.Exists(vocabularyPath)) throw new FileNotFoundException($"No vocabulary at '{vocabularyPath}' (vocabularyPath).", vocabularyPath);
         if (maxTokens is < 2 or > MaxTokensLimit)
             throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens, $"maxTokens must hold [CLS] and [SEP]: 2 to {MaxTokensLimit}.");
-        if (string.IsNullOrWhiteSpace(inputColumnName)) throw new ArgumentException("inputColumnName must name a text column.", nameof(inputColumnName));
-        var vocabulary = File.ReadAllLines(vocabularyPath);
-        var missing = new[] { "[CLS]", "[SEP]", "[UNK]", "[PAD]" }.Where(t => !vocabulary.Contains(t)).ToArray();
-        if (vocabulary.Length == 0 || missing.Length > 0)
+        var outputs = new[] { InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn };
+        if (string.IsNullOrWhiteSpace(inputColumnName) || outputs.Contains(inputColumnName))
+            throw new ArgumentException($"inputColumnName must name a text column other than the token columns ({string.Join(", ", outputs)}).", nameof(inputColumnName));
+        var vocabulary = File.ReadAllText(vocabularyPath);
+        var tokens = vocabulary.Split('\n').Select(line => line.TrimEnd('\r')).ToHashSet(StringComparer.Ordinal);
+        var missing = new[] { "[CLS]", "[SEP]", "[UNK]", "[PAD]" }.Where(t => !tokens.Contains(t)).ToArray();
+        if (missing.Length > 0)
             throw new ArgumentException($"'{vocabularyPath}' is not a BERT WordPiece vocabulary: it lacks {string.Join(", ", missing)}.", nameof(vocabularyPath));
-        return new TextTokenizerTransformer(ml ?? new MLContext(), inputColumnName, vocabulary, maxTokens, lowerCase);
+
+        var model = BertTokenizerGraph.Build(vocabulary, maxTokens, lowerCase, inputColumnName, (InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn));
+        OnnxInference.UseOrtExtensions(ml);
+        // OnnxTransformer reads its model from a file (and copies the bytes into the .zip on save); one file per distinct
+        // tokenizer, named by its content, so repeated pipelines share it and nothing is rewritten under a running one.
+        return ml.Transforms.ApplyOnnxModel(outputs, new[] { inputColumnName }, CachedFile(model), shapeDictionary: null, gpuDeviceId: null, fallbackToCpu: false);
+    }
+
+    private static string CachedFile(byte[] model)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-tokenizer-{Convert.ToHexString(SHA256.HashData(model))[..24].ToLowerInvariant()}.onnx");
+        if (File.Exists(path) && new FileInfo(path).Length == model.Length) return path;
+        var temporary = $"{path}.{Guid.NewGuid():N}.partial"; // concurrent first writers each write their own copy
+        File.WriteAllBytes(temporary, model);
+        File.Move(temporary, path, overwrite: true);
+        return path;
     }
 }

@@ -41,4 +41,29 @@ internal static class ProductionProcess
             folder.Delete(recursive: true);
         }
     }
+
+    /// <summary>Each text's embedding (the float column <paramref name="column"/> of a saved text pipeline) and the
+    /// program's console output.</summary>
+    public static (float[][] Embeddings, string Output) Embed(string zip, IReadOnlyList<string> texts, string column)
+    {
+        var folder = Directory.CreateTempSubdirectory("mlnetquant-production-");
+        try
+        {
+            var input = Path.Combine(folder.FullName, "texts.txt");
+            var output = Path.Combine(folder.FullName, "embeddings.bin");
+            File.WriteAllLines(input, texts);
+            var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader",
+                $"\"{zip}\" --texts \"{input}\" --embeddings \"{output}\" --column {column}", TimeSpan.FromMinutes(2));
+            Assert.AreEqual(0, exitCode, log);
+            var raw = File.ReadAllBytes(output);
+            var values = new float[raw.Length / 4];
+            Buffer.BlockCopy(raw, 0, values, 0, raw.Length);
+            var size = values.Length / texts.Count;
+            return (values.Chunk(size).ToArray(), log);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
 }

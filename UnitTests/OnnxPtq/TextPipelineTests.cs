@@ -1,8 +1,11 @@
 using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Transforms.Onnx;
 using MLNetQuant.OnnxPtq;
 using MLNetQuant.Text;
+using MLNetQuant.UnitTests.Export;
 using MLNetQuant.UnitTests.Graph;
 using Onnx;
 
@@ -51,9 +54,27 @@ public sealed class TextPipelineTests
     private static string Vocabulary()
     {
         var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-vocab-{Guid.NewGuid():N}.txt");
-        var words = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "model", "runs", "fast", "quant", "##ized", "small", ".", "," };
+        var words = new[] { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "model", "runs", "fast", "quant", "##ized", "small", ".", ",",
+            "cafe", "_", "+", "u" };
         File.WriteAllLines(path, words.Concat(Enumerable.Range(words.Length, 2000 - words.Length).Select(i => $"w{i}")));
         return path;
+    }
+
+    public sealed class TokenRow
+    {
+        public long[] input_ids { get; set; } = Array.Empty<long>();
+        public long[] attention_mask { get; set; } = Array.Empty<long>();
+        public long[] token_type_ids { get; set; } = Array.Empty<long>();
+    }
+
+    private static TokenRow[] Tokenize(MLContext ml, string vocabulary, int maxTokens, params string[] texts)
+    {
+        var data = ml.Data.LoadFromEnumerable(texts.Select(t => new TextRow { Text = t }));
+        using var tokenizer = ml.Quantization().TokenizeText(vocabulary, maxTokens: maxTokens).Fit(data);
+        var schema = tokenizer.GetOutputSchema(data.Schema);
+        foreach (var column in new[] { TextTokenizer.InputIdsColumn, TextTokenizer.AttentionMaskColumn, TextTokenizer.TokenTypeIdsColumn })
+            Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Int64, maxTokens), schema[column].Type, $"{column}: Int64 × maxTokens");
+        return ml.Data.CreateEnumerable<TokenRow>(tokenizer.Transform(data), reuseRowObject: false).ToArray();
     }
 
     [TestMethod]
@@ -62,26 +83,48 @@ public sealed class TextPipelineTests
         var vocabulary = Vocabulary();
         try
         {
-            var tokenizer = TextTokenizer.Create(vocabulary, maxTokens: 8);
-            var (ids, mask, types) = tokenizer.Encode("The quantized model runs.");
-            CollectionAssert.AreEqual(new long[] { 2, 5, 9, 10, 6, 7, 12, 3 }, ids, "[CLS] the quant ##ized model runs . [SEP], lower-cased");
-            CollectionAssert.AreEqual(Enumerable.Repeat(1L, 8).ToArray(), mask);
-            CollectionAssert.AreEqual(new long[8], types);
+            var ml = new MLContext();
+            var rows = Tokenize(ml, vocabulary, 8, "The quantized model runs.", "small", "zebra", string.Join(' ', Enumerable.Repeat("fast", 20)), "");
+            CollectionAssert.AreEqual(new long[] { 2, 5, 9, 10, 6, 7, 12, 3 }, rows[0].input_ids, "[CLS] the quant ##ized model runs . [SEP], lower-cased");
+            CollectionAssert.AreEqual(Enumerable.Repeat(1L, 8).ToArray(), rows[0].attention_mask);
+            CollectionAssert.AreEqual(new long[8], rows[0].token_type_ids);
+            CollectionAssert.AreEqual(new long[] { 2, 11, 3, 0, 0, 0, 0, 0 }, rows[1].input_ids);
+            CollectionAssert.AreEqual(new long[] { 1, 1, 1, 0, 0, 0, 0, 0 }, rows[1].attention_mask);
+            Assert.AreEqual(1L, rows[2].input_ids[1], "an unknown word is [UNK]");
+            CollectionAssert.AreEqual(new long[] { 2, 8, 8, 8, 8, 8, 8, 3 }, rows[3].input_ids, "truncated before [SEP]");
+            CollectionAssert.AreEqual(new long[] { 2, 3, 0, 0, 0, 0, 0, 0 }, rows[4].input_ids, "an empty text is [CLS] [SEP]");
 
-            var (shortIds, shortMask, _) = tokenizer.Encode("small");
-            CollectionAssert.AreEqual(new long[] { 2, 11, 3, 0, 0, 0, 0, 0 }, shortIds);
-            CollectionAssert.AreEqual(new long[] { 1, 1, 1, 0, 0, 0, 0, 0 }, shortMask);
-            var (unknown, _, _) = tokenizer.Encode("zebra");
-            Assert.AreEqual(1L, unknown[1], "an unknown word is [UNK]");
+            // Hugging Face's BertTokenizer rules, which the models were trained with: every ASCII symbol is punctuation
+            // (its own token), and lower-casing strips accents.
+            var hf = Tokenize(ml, vocabulary, 12, "Café model_runs U+fast");
+            CollectionAssert.AreEqual(new long[] { 2, 14, 6, 15, 7, 17, 16, 8, 3, 0, 0, 0 }, hf[0].input_ids, "[CLS] cafe model _ runs u + fast [SEP]");
 
-            var (longIds, _, _) = tokenizer.Encode(string.Join(' ', Enumerable.Repeat("fast", 20)));
-            Assert.AreEqual(2L, longIds[0]);
-            Assert.IsTrue(longIds.Skip(1).All(id => id is 8 or 3), "truncated to 8 tokens of 'fast' (and [SEP] where the tokenizer keeps it)");
+            var noText = ml.Data.LoadFromEnumerable(new[] { new EmbeddingRow() });
+            StringAssert.Contains(Assert.Throws<Exception>(() => ml.Quantization().TokenizeText(vocabulary).Fit(noText)).Message, "Text");
+            Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().TokenizeText("missing-vocab.txt"));
+            Assert.AreEqual("maxTokens", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Quantization().TokenizeText(vocabulary, maxTokens: 1)).ParamName);
+            Assert.AreEqual("inputColumnName", Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().TokenizeText(vocabulary, "input_ids")).ParamName);
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+        }
+    }
 
-            var noText = new MLContext().Data.LoadFromEnumerable(new[] { new EmbeddingRow() }).Schema;
-            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => tokenizer.GetOutputSchema(noText)).Message, "'Text'");
-            Assert.ThrowsExactly<FileNotFoundException>(() => TextTokenizer.Create("missing-vocab.txt"));
-            Assert.AreEqual("maxTokens", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TextTokenizer.Create(vocabulary, maxTokens: 1)).ParamName);
+    [TestMethod]
+    public void UseOrtExtensions_KeepsTheSessionOptionsInstalled_AndRegistersOnce()
+    {
+        var vocabulary = Vocabulary();
+        try
+        {
+            var ml = new MLContext();
+            var created = 0;
+            ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => { created++; return new SessionOptions(); } });
+            OnnxInference.UseOrtExtensions(ml);
+            OnnxInference.UseOrtExtensions(ml); // again (TokenizeText calls it a third time): the operators are registered once
+            var rows = Tokenize(ml, vocabulary, 4, "small");
+            CollectionAssert.AreEqual(new long[] { 2, 11, 3, 0 }, rows[0].input_ids);
+            Assert.IsGreaterThan(0, created, "the session options installed before were used");
         }
         finally
         {
@@ -125,7 +168,7 @@ public sealed class TextPipelineTests
     }
 
     [TestMethod]
-    public void TextPipeline_TokenizesEmbedsAndPredicts_AndTheSavedEmbedderReproducesItInProduction()
+    public void TextPipeline_TokenizesEmbedsAndPredicts_AndItsZipReproducesItInAProcessWithoutMLNetQuant()
     {
         var vocabulary = Vocabulary();
         var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-embedder-{Guid.NewGuid():N}.zip");
@@ -145,17 +188,11 @@ public sealed class TextPipelineTests
             var engine = ml.Model.CreatePredictionEngine<TextRow, EmbeddingRow>(fitted);
             CollectionAssert.AreEqual(embeddings[1], engine.Predict(texts[1]).Embedding, "PredictionEngine gives Transform's values");
 
-            var notSaved = Assert.ThrowsExactly<NotSupportedException>(() => ml.Model.Save(fitted, data.Schema, zip));
-            StringAssert.Contains(notSaved.Message, "TextTokenizer.Create");
-
-            // Production: the embedder's .zip (ML.NET's own components) and the tokenizer from vocab.txt.
-            var tokenizer = TextTokenizer.Create(vocabulary, Tokens);
-            var tokens = tokenizer.Transform(data);
-            ml.Model.Save(fitted.LastTransformer, tokens.Schema, zip);
-            var production = new MLContext();
-            var loaded = production.Model.Load(zip, out _);
-            var reloaded = loaded.Transform(TextTokenizer.Create(vocabulary, Tokens, ml: production).Transform(production.Data.LoadFromEnumerable(texts)))
-                .GetColumn<float[]>("Embedding").ToArray();
+            // The whole pipeline, tokenizer included, in one .zip; production: another process with ML.NET, ONNX Runtime
+            // and its Extensions only.
+            ml.Model.Save(fitted, data.Schema, zip);
+            var (reloaded, log) = ProductionProcess.Embed(zip, texts.Select(t => t.Text).ToArray(), "Embedding");
+            StringAssert.Contains(log, "torch or mlnetquant assemblies loaded: []");
             for (var r = 0; r < texts.Length; r++) CollectionAssert.AreEqual(embeddings[r], reloaded[r], $"row {r} after reload");
         }
         finally
