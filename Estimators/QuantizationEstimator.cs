@@ -15,7 +15,7 @@ namespace MLNetQuant;
 /// |  |  |
 /// | -- | -- |
 /// | Does this estimator need to look at the data to train its parameters? | Yes (Naive: no) |
-/// | Input column data type | Known-size vector of <xref:System.Single> (features); key, UInt32, Int32 or Single (label) |
+/// | Input column data type | Known-size vector of <xref:System.Single> (features) — or, for an ONNX model with several or non-float inputs, one column per graph input of the type it takes (Single, Double, Int64, Int32, Boolean); key, UInt32, Int32 or Single (label) |
 /// | Output column data type | Score: known-size vector of <xref:System.Single> (class probabilities, or the regression value); PredictedLabel (classifiers): key, with the label's key values |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, a TorchSharp native bundle (TorchSharp-cpu / -cuda-*) and ONNX Runtime (Microsoft.ML.OnnxRuntime or .Gpu) to train; Microsoft.ML.OnnxTransformer and ONNX Runtime only to load the saved model |
 /// | GPU | Training uses CUDA when TorchSharp sees it (QuantDevice.Auto); inference follows MLContext.GpuDeviceId |
@@ -50,20 +50,23 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
         ArgumentNullException.ThrowIfNull(input);
         using var snapshot = _options.Model is null ? null : ModuleStateSnapshot.Capture(_options.Model);
         ExportedModel exported;
-        bool isClassification;
+        bool isClassification, flat;
         try
         {
             var run = QuantizationRunner.Run(_ml, _options, _options.NeedsData ? input : null, _seed, exportable: true);
-            isClassification = run.IsClassification;
-            exported = QdqExporter.Export(run.Network, _options.InputShape, run.Outputs, run.IsClassification,
-                _options.FeatureColumnName, ScoreColumnName);
+            (isClassification, flat) = (run.IsClassification, run.Inputs.IsFlat);
+            exported = QdqExporter.Export(run.Network, run.Inputs, run.Outputs, run.IsClassification, ScoreColumnName);
         }
         finally
         {
             snapshot?.Restore();
         }
-        return new QuantizedModelTransformer(_ml, exported.OnnxBytes, _options.FeatureColumnName, ScoreColumnName, exported.Report,
-            isClassification ? PredictedLabelColumnName : null, input.Schema.GetColumnOrNull(_options.LabelColumnName));
+        var label = input.Schema.GetColumnOrNull(_options.LabelColumnName);
+        var predictedLabel = isClassification ? PredictedLabelColumnName : null;
+        return flat
+            ? new QuantizedModelTransformer(_ml, exported.OnnxBytes, _options.FeatureColumnName, ScoreColumnName, exported.Report, predictedLabel, label)
+            : new QuantizedModelTransformer(_ml, exported.OnnxBytes, exported.InputColumns!, new[] { ScoreColumnName }, exported.InputShapes,
+                exported.Report, predictedLabel, label, input);
     }
 
     /// <summary>The input columns plus Score (a Single vector of the model's output size) and, for a classifier
@@ -73,11 +76,7 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
-        if (features.Name is null)
-            throw new ArgumentException($"The input has no features column '{_options.FeatureColumnName}'.", nameof(inputSchema));
-        if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
-            throw new ArgumentException($"Features column '{_options.FeatureColumnName}' must be a known-size vector of Single.", nameof(inputSchema));
+        CheckInputColumns(inputSchema);
         var label = inputSchema.FirstOrDefault(c => c.Name == _options.LabelColumnName);
         if (label.Name is null && _options.NeedsData)
             throw new ArgumentException($"The input has no label column '{_options.LabelColumnName}'.", nameof(inputSchema));
@@ -97,9 +96,37 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
         label.Kind == SchemaShape.Column.VectorKind.Scalar
         && (label.IsKey || label.ItemType == NumberDataViewType.UInt32 || label.ItemType == NumberDataViewType.Int32);
 
+    // The features column, or each graph input's column with the element type the model wants.
+    private void CheckInputColumns(SchemaShape inputSchema)
+    {
+        if (_options.ImportedModel is not { } model || !_options.ReadsGraphInputs)
+        {
+            var features = inputSchema.FirstOrDefault(c => c.Name == _options.FeatureColumnName);
+            if (features.Name is null)
+                throw new ArgumentException($"The input has no features column '{_options.FeatureColumnName}'.", nameof(inputSchema));
+            if (features.Kind != SchemaShape.Column.VectorKind.Vector || features.ItemType != NumberDataViewType.Single)
+                throw new ArgumentException($"Features column '{_options.FeatureColumnName}' must be a known-size vector of Single.", nameof(inputSchema));
+            return;
+        }
+        foreach (var graphInput in Graph.InputBinding.GraphInputs(model))
+        {
+            var name = Graph.InputBinding.ColumnFor(model, graphInput.Name, _options.InputColumns, _options.FeatureColumnName);
+            var column = inputSchema.FirstOrDefault(c => c.Name == name);
+            var itemType = Graph.InputBinding.ItemTypeOf(graphInput.Type.TensorType.ElemType);
+            if (column.Name is null)
+                throw new ArgumentException($"The input has no column '{name}' for the model input '{graphInput.Name}' (map it with InputColumns).", nameof(inputSchema));
+            if (column.ItemType != itemType)
+                throw new ArgumentException($"Column '{name}' holds {column.ItemType}; the model input '{graphInput.Name}' takes {itemType}.", nameof(inputSchema));
+        }
+    }
+
     private long OutputSize()
     {
-        var model = _options.CreateModel();
-        return QuantizationRunner.OutputSize(model, _options.InputShape);
+        // A graph that reads its inputs from their columns may have symbolic dimensions no option fixes before data
+        // arrives: its declared output size answers then.
+        if (_options.ReadsGraphInputs && _options.ImportedModel!.Graph.Output[0].Type?.TensorType?.Shape?.Dim is { Count: 2 } dims && dims[1].DimValue > 0)
+            return dims[1].DimValue;
+        var model = _options.CreateModel(); // not disposed: it may be the caller's own Model
+        return QuantizationRunner.OutputSize(model, ModelInputs.For(_options, null));
     }
 }

@@ -8,14 +8,13 @@ namespace MLNetQuant.Export;
 public static class OnnxExport
 {
     /// <summary>The ONNX bytes of <paramref name="run"/>'s network, with input <c>options.FeatureColumnName</c> (a float
-    /// vector) and output <paramref name="scoreColumnName"/> (class probabilities, or the regression value), plus the
+    /// vector; an imported ONNX model with several or non-float inputs keeps them, named after their columns) and output <paramref name="scoreColumnName"/> (class probabilities, or the regression value), plus the
     /// int64 arg-max index output for classifiers; the per-layer report is in metadata_props.</summary>
     public static byte[] ToOnnx(QuantizationRun run, QuantizationOptions options, string scoreColumnName = "Score")
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(options);
-        return QdqExporter.Export(run.Network, options.InputShape, run.Outputs, run.IsClassification, options.FeatureColumnName,
-            scoreColumnName).OnnxBytes;
+        return QdqExporter.Export(run.Network, run.Inputs ?? ModelInputs.For(options, null), run.Outputs, run.IsClassification, scoreColumnName).OnnxBytes;
     }
 
     /// <summary>The float ONNX model of a trained TorchSharp network (a Sequential of the supported layers; BatchNorm

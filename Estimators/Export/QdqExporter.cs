@@ -36,10 +36,17 @@ internal sealed class QdqExporter
     /// <paramref name="featureColumn"/> (a float vector of the product of <paramref name="inputShape"/>) and output
     /// <paramref name="scoreColumn"/>: softmax probabilities for classifiers, the raw output for regressors.</summary>
     public static ExportedModel Export(QuantizedNetwork network, long[] inputShape, long outputs, bool classification,
-        string featureColumn, string scoreColumn)
+        string featureColumn, string scoreColumn) =>
+        Export(network, Training.ModelInputs.Flat(featureColumn, inputShape), outputs, classification, scoreColumn);
+
+    /// <summary>Exports <paramref name="network"/> reading <paramref name="inputs"/> (a flat features column, or an
+    /// imported graph's own inputs from their columns).</summary>
+    public static ExportedModel Export(QuantizedNetwork network, Training.ModelInputs inputs, long outputs, bool classification, string scoreColumn)
     {
         if (network.Model is Graph.OnnxGraphModule graph)
-            return TrainedGraphExporter.Export(network, graph, inputShape, outputs, classification, featureColumn, scoreColumn);
+            return TrainedGraphExporter.Export(network, graph, inputs, outputs, classification, scoreColumn);
+        if (!inputs.IsFlat) throw new ArgumentException("A TorchSharp network reads one flat features column.", nameof(inputs));
+        var (featureColumn, inputShape) = (inputs.Bindings[0].Column, inputs.Bindings[0].RowDims);
         var exporter = new QdqExporter(network);
         network.eval();
         using var _ = no_grad();
@@ -275,4 +282,11 @@ internal sealed class QdqExporter
 /// <summary>An exported QDQ ONNX model and its per-layer report.</summary>
 /// <param name="OnnxBytes">The serialised model.</param>
 /// <param name="Report">What was quantized and how.</param>
-internal sealed record ExportedModel(byte[] OnnxBytes, QuantizationReport Report);
+internal sealed record ExportedModel(byte[] OnnxBytes, QuantizationReport Report)
+{
+    /// <summary>The columns the model reads, in its input order (the features column alone for a flat input).</summary>
+    public string[]? InputColumns { get; init; }
+
+    /// <summary>Shapes ML.NET must feed ([1, row dims…]) for inputs with symbolic dimensions; null for none.</summary>
+    public IDictionary<string, int[]>? InputShapes { get; init; }
+}

@@ -12,14 +12,15 @@ namespace MLNetQuant.Export;
 /// <see cref="OnnxGraphModule"/>) back as the same graph with its trained values and Q/DQ: the quantizers' grids
 /// become <see cref="QdqAnnotations"/> and <see cref="QdqGraphRewriter"/> writes them, as it does for post-training
 /// quantization. The columns are the training estimators': the features column (a flat float vector, reshaped to the
-/// model's input), Score (softmax of the model's output for classifiers, the output itself for regressors) and
+/// model's input) — or, for a model that read its graph inputs from their own columns, those inputs renamed to their
+/// columns — then Score (softmax of the model's output for classifiers, the output itself for regressors) and
 /// PredictedLabelIndex.</summary>
 internal static class TrainedGraphExporter
 {
     private static readonly QuantContext Evaluation = new(Training: false, Calibrating: false, Step: long.MaxValue);
 
-    public static ExportedModel Export(QuantizedNetwork network, OnnxGraphModule graph, long[] inputShape, long outputs, bool classification,
-        string featureColumn, string scoreColumn)
+    public static ExportedModel Export(QuantizedNetwork network, OnnxGraphModule graph, Training.ModelInputs inputs, long outputs,
+        bool classification, string scoreColumn)
     {
         network.eval();
         using var noGrad = TorchSharp.torch.no_grad();
@@ -28,23 +29,21 @@ internal static class TrainedGraphExporter
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
 
-        var input = graph.InputNames.Single();
         var output = graph.OutputNames.Single();
-        if (featureColumn != input && onnx.IsTaken(featureColumn))
-            throw new NotSupportedException($"The model already has a tensor named '{featureColumn}', the features column; use another FeatureColumnName.");
         if (onnx.IsTaken(scoreColumn) || onnx.IsTaken(QdqExporter.PredictedIndexColumn))
             throw new NotSupportedException($"The model already has a tensor named '{scoreColumn}' or '{QdqExporter.PredictedIndexColumn}'; " +
                 "the exported model writes those columns, so choose another ScoreColumnName (or rename the model's tensor).");
-
-        // The features column is a flat vector per row: reshape it to the model's input, first of all nodes.
-        model.Graph.Input.Remove(model.Graph.Input.Single(i => i.Name == input));
-        onnx.Input(featureColumn, inputShape.Aggregate(1L, (a, b) => a * b));
-        var shape = onnx.Initializer($"{featureColumn}.shape", new[] { -1L }.Concat(inputShape).ToArray(), inputShape.Length + 1);
-        var reshaped = onnx.Node("Reshape", $"{featureColumn}.reshape", new[] { featureColumn, shape });
-        var reshape = model.Graph.Node[^1];
-        model.Graph.Node.RemoveAt(model.Graph.Node.Count - 1);
-        model.Graph.Node.Insert(0, reshape);
-        names[input] = reshaped;
+        if (inputs.IsFlat) ReadFlatFeatures(model, onnx, graph.InputNames.Single(), inputs.Bindings[0], names);
+        else
+            foreach (var binding in inputs.Bindings.Where(b => b.GraphInput != b.Column))
+            {
+                if (onnx.IsTaken(binding.Column))
+                    throw new NotSupportedException($"Column '{binding.Column}' feeds model input '{binding.GraphInput}', but the model already has " +
+                        $"a tensor named '{binding.Column}'; map the input to another column name (InputColumns).");
+                onnx.Unique(binding.Column);
+                model.Graph.Input.Single(i => i.Name == binding.GraphInput).Name = binding.Column;
+                names[binding.GraphInput] = binding.Column;
+            }
 
         QdqGraphRewriter.Rewrite(model, onnx, annotations, names);
 
@@ -62,7 +61,31 @@ internal static class TrainedGraphExporter
         model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
         model.ProducerName = "MLNetQuant";
         model.ProducerVersion = typeof(TrainedGraphExporter).Assembly.GetName().Version?.ToString() ?? "0";
-        return new ExportedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report);
+        // ML.NET feeds an input with a symbolic dimension past the batch only when told its shape ([1, row dims…]).
+        var shapes = inputs.IsFlat ? null : inputs.Bindings
+            .Where(b => graph.Source.Graph.Input.Single(i => i.Name == b.GraphInput).Type.TensorType.Shape?.Dim.Skip(1).Any(d => d.DimValue <= 0) ?? true)
+            .ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => checked((int)d))).ToArray());
+        return new ExportedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report)
+        {
+            InputColumns = inputs.Bindings.Select(b => b.Column).ToArray(),
+            InputShapes = shapes,
+        };
+    }
+
+    // The features column is a flat vector per row: reshape it to the model's input, first of all nodes.
+    private static void ReadFlatFeatures(ModelProto model, OnnxGraphBuilder onnx, string input, InputBinding features, Dictionary<string, string> names)
+    {
+        var (featureColumn, inputShape) = (features.Column, features.RowDims);
+        if (featureColumn != input && onnx.IsTaken(featureColumn))
+            throw new NotSupportedException($"The model already has a tensor named '{featureColumn}', the features column; use another FeatureColumnName.");
+        model.Graph.Input.Remove(model.Graph.Input.Single(i => i.Name == input));
+        onnx.Input(featureColumn, inputShape.Aggregate(1L, (a, b) => a * b));
+        var shape = onnx.Initializer($"{featureColumn}.shape", new[] { -1L }.Concat(inputShape).ToArray(), inputShape.Length + 1);
+        var reshaped = onnx.Node("Reshape", $"{featureColumn}.reshape", new[] { featureColumn, shape });
+        var reshape = model.Graph.Node[^1];
+        model.Graph.Node.RemoveAt(model.Graph.Node.Count - 1);
+        model.Graph.Node.Insert(0, reshape);
+        names[input] = reshaped;
     }
 
     // Each quantized node's grids, as the evaluation-mode forward pass uses them.

@@ -75,6 +75,23 @@ internal sealed record InputBinding(string GraphInput, string Column, int Elemen
         return bindings;
     }
 
+    /// <summary>Binds every graph input without data (a run that reads none, or a schema check): the column from the
+    /// mapping or the input's name, the per-row shape from <paramref name="shapes"/> or the model's fixed dimensions.</summary>
+    /// <exception cref="ArgumentException">A symbolic dimension that neither resolves, naming the input and InputShapes.</exception>
+    public static List<InputBinding> FromModel(ModelProto model, IDictionary<string, string> mapping, string singleInputColumn,
+        IDictionary<string, long[]> shapes) => GraphInputs(model).Select(input =>
+        {
+            var tensorType = input.Type?.TensorType ?? throw new NotSupportedException($"Model input '{input.Name}' is not a tensor.");
+            if (ItemTypeOf(tensorType.ElemType) is null)
+                throw new NotSupportedException($"Model input '{input.Name}' has ONNX element type {tensorType.ElemType}; float, double, int64, int32 and bool inputs are supported.");
+            var modelDims = tensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue > 0 ? d.DimValue : -1).ToArray() ?? Array.Empty<long>();
+            var rowDims = shapes.TryGetValue(input.Name, out var given) ? given : modelDims;
+            if (rowDims.Length != modelDims.Length || rowDims.Any(d => d <= 0))
+                throw new ArgumentException($"The model input '{input.Name}' has per-row shape [{string.Join(", ", modelDims.Select(d => d > 0 ? d.ToString() : "?"))}]; " +
+                    $"without data to read it from, set InputShapes['{input.Name}'] to its positive dimensions.");
+            return new InputBinding(input.Name, ColumnFor(model, input.Name, mapping, singleInputColumn), tensorType.ElemType, rowDims);
+        }).ToList();
+
     private static long[] ResolveRowDims(string input, string column, long[] modelDims, int columnSize, long[] columnDims, IDictionary<string, long[]> shapes)
     {
         if (shapes.TryGetValue(input, out var given))

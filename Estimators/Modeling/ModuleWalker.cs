@@ -35,6 +35,20 @@ internal static class ModuleWalker
         }
     }
 
+    /// <summary>The same for one tensor per model input (an imported ONNX graph may take several).</summary>
+    public static Tensor Run(nn.Module module, IReadOnlyList<Tensor> inputs, Action<string, Tensor, Tensor>? visit = null)
+    {
+        if (inputs.Count == 1) return Run(module, inputs[0], "", visit);
+        if (module is not Graph.OnnxGraphModule graph)
+            throw new ArgumentException($"A {module.GetType().Name} takes one input; got {inputs.Count}.", nameof(inputs));
+        return graph.Run(inputs, visit is null ? null : (node, values) =>
+        {
+            var outputs = node.Execute(values);
+            if (values.Length > 0 && values[0] is { } first) visit(node.GetName(), first, outputs[0]);
+            return outputs;
+        })[0];
+    }
+
     private static string Join(string prefix, string name) => prefix.Length == 0 ? name : $"{prefix}.{name}";
 
     /// <summary>One leaf layer's forward, with Hardtanh computed as the clamp it is.</summary>

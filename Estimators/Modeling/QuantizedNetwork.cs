@@ -78,6 +78,16 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor input) => Run(model, "", input);
 
+    /// <summary>The output for one tensor per model input: an imported ONNX graph takes its inputs in its own order
+    /// (token ids, mask …); any other model takes exactly one.</summary>
+    public Tensor Forward(IReadOnlyList<Tensor> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (model is OnnxGraphModule graph) return graph.Run(inputs, (node, values) => RunNode(node.GetName(), node, values))[0];
+        if (inputs.Count != 1) throw new ArgumentException($"The model takes one input; got {inputs.Count}.", nameof(inputs));
+        return forward(inputs[0]);
+    }
+
     /// <summary>Advances the step counter and lets quantizers act on the new weights (BNN clips them). Call after
     /// every optimizer step.</summary>
     public void AfterOptimizerStep()

@@ -5,23 +5,20 @@ using static TorchSharp.torch;
 
 namespace MLNetQuant.Training;
 
-/// <summary>Reads an IDataView as tensor batches through a cursor: a known-size float vector features column reshaped
-/// to the input shape, and a label column (key, uint, int → class indices; float → regression targets). Holds one
-/// batch in memory at a time; rejects missing keys, out-of-range classes and non-finite values with the row and
-/// column at fault.</summary>
+/// <summary>Reads an IDataView as tensor batches through a cursor: the model's inputs (<see cref="ModelInputs"/>: a
+/// known-size float vector features column reshaped to the input shape, or one column per graph input of its own
+/// element type) and a label column (key, uint, int → class indices; float → regression targets). Holds one batch in
+/// memory at a time; rejects missing keys, out-of-range classes and non-finite values with the row and column at
+/// fault.</summary>
 internal sealed class DataViewBatches
 {
-    private readonly string _featureColumn;
+    private readonly ModelInputs _inputs;
     private readonly string _labelColumn;
-    private readonly long[] _inputShape;
-    private readonly int _featureSize;
 
-    private DataViewBatches(string featureColumn, string labelColumn, long[] inputShape, LabelKind kind, long? keyCount)
+    private DataViewBatches(ModelInputs inputs, string labelColumn, LabelKind kind, long? keyCount)
     {
-        _featureColumn = featureColumn;
+        _inputs = inputs;
         _labelColumn = labelColumn;
-        _inputShape = inputShape;
-        _featureSize = checked((int)inputShape.Aggregate(1L, (a, b) => a * b));
         Kind = kind;
         KeyCount = keyCount;
     }
@@ -40,19 +37,24 @@ internal sealed class DataViewBatches
 
     /// <summary>Checks the schema and returns a reader for it.</summary>
     /// <exception cref="ArgumentException">A missing column, or one of the wrong type or size; the message names it.</exception>
-    public static DataViewBatches For(DataViewSchema schema, string featureColumn, string labelColumn, long[] inputShape,
-        string dataName)
+    public static DataViewBatches For(DataViewSchema schema, QuantizationOptions options, string dataName)
     {
-        var expected = inputShape.Aggregate(1L, (a, b) => a * b);
-        var features = schema.GetColumnOrNull(featureColumn) ?? throw new ArgumentException(
-            $"The {dataName} has no features column '{featureColumn}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.");
-        if (features.Type is not VectorDataViewType { ItemType: var item, Size: var size } || item != NumberDataViewType.Single)
-            throw new ArgumentException(
-                $"Features column '{featureColumn}' of the {dataName} must be a known-size vector of Single; it is {features.Type}.");
-        if (size != expected)
-            throw new ArgumentException(
-                $"Features column '{featureColumn}' of the {dataName} has {size} values per row (0 = variable size), but " +
-                $"InputShape [{string.Join(", ", inputShape)}] needs {expected}.");
+        var inputs = ModelInputs.For(options, schema); // binds (and checks) each graph input's column
+        if (inputs.IsFlat)
+        {
+            var (featureColumn, inputShape) = (options.FeatureColumnName, options.InputShape);
+            var expected = inputShape.Aggregate(1L, (a, b) => a * b);
+            var features = schema.GetColumnOrNull(featureColumn) ?? throw new ArgumentException(
+                $"The {dataName} has no features column '{featureColumn}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.");
+            if (features.Type is not VectorDataViewType { ItemType: var item, Size: var size } || item != NumberDataViewType.Single)
+                throw new ArgumentException(
+                    $"Features column '{featureColumn}' of the {dataName} must be a known-size vector of Single; it is {features.Type}.");
+            if (size != expected)
+                throw new ArgumentException(
+                    $"Features column '{featureColumn}' of the {dataName} has {size} values per row (0 = variable size), but " +
+                    $"InputShape [{string.Join(", ", inputShape)}] needs {expected}.");
+        }
+        var labelColumn = options.LabelColumnName;
         var label = schema.GetColumnOrNull(labelColumn) ?? throw new ArgumentException(
             $"The {dataName} has no label column '{labelColumn}'. Columns: {string.Join(", ", schema.Select(c => c.Name))}.");
         var type = label.Type;
@@ -66,34 +68,28 @@ internal sealed class DataViewBatches
                 $"Label column '{labelColumn}' of the {dataName} is {type}; use a key (MapValueToKey), UInt32 or Int32 for " +
                 "classification, or Single for regression."),
         };
-        return new DataViewBatches(featureColumn, labelColumn, inputShape, kind, keyCount);
+        return new DataViewBatches(inputs, labelColumn, kind, keyCount);
     }
 
     /// <summary>Streams batches of at most <paramref name="batchSize"/> rows (fewer when <paramref name="maxRows"/>
     /// runs out), each on <paramref name="device"/>. The caller disposes each batch.</summary>
     public IEnumerable<TensorBatch> Read(IDataView data, int batchSize, Device device, CancellationToken cancel, long maxRows = 0)
     {
-        var features = data.Schema[_featureColumn];
         var label = data.Schema[_labelColumn];
-        using var cursor = data.GetRowCursor(new[] { features, label });
-        var getFeatures = cursor.GetGetter<VBuffer<float>>(features);
+        var inputColumns = _inputs.Bindings.Select(b => data.Schema[b.Column]).ToArray();
+        using var cursor = data.GetRowCursor(inputColumns.Append(label));
+        var inputs = _inputs.Bindings.Select((b, i) => InputColumn.Create(cursor, inputColumns[i], b, batchSize,
+            _inputs.IsFlat ? $"features column '{b.Column}'" : $"column '{b.Column}' (model input '{b.GraphInput}')")).ToArray();
         var readLabel = LabelReader(cursor, label);
-        var x = new float[batchSize * _featureSize];
         var classes = new long[batchSize];
         var targets = new float[batchSize];
-        VBuffer<float> row = default;
         long rowIndex = 0;
         while (true)
         {
             var count = 0;
             while (count < batchSize && (maxRows <= 0 || rowIndex < maxRows) && cursor.MoveNext())
             {
-                getFeatures(ref row);
-                var slice = x.AsSpan(count * _featureSize, _featureSize);
-                row.CopyTo(slice);
-                foreach (var v in slice)
-                    if (!float.IsFinite(v))
-                        throw new InvalidDataException($"Row {rowIndex}: features column '{_featureColumn}' holds {v}.");
+                foreach (var input in inputs) input.Read(count, rowIndex);
                 var value = readLabel();
                 if (IsClassification)
                 {
@@ -116,16 +112,10 @@ internal sealed class DataViewBatches
             }
             if (count == 0) yield break;
             cancel.ThrowIfCancellationRequested();
-            var shape = new long[_inputShape.Length + 1];
-            shape[0] = count;
-            _inputShape.CopyTo(shape, 1);
-            // Full batches reuse the buffers (no per-batch large-object allocation, hence far fewer full GCs while
-            // TorchSharp's finalizers run); the batch is consumed before the next one is read.
-            var xs = count == batchSize ? tensor(x, shape) : tensor(x.AsSpan(0, count * _featureSize).ToArray(), shape);
             var ys = IsClassification
                 ? tensor(count == batchSize ? classes : classes.AsSpan(0, count).ToArray())
                 : tensor(count == batchSize ? targets : targets.AsSpan(0, count).ToArray());
-            yield return new TensorBatch(OnDevice(xs, device), OnDevice(ys, device), count);
+            yield return new TensorBatch(inputs.Select(i => OnDevice(i.Batch(count), device)).ToArray(), OnDevice(ys, device), count);
             if (count < batchSize) yield break;
         }
     }
@@ -170,12 +160,82 @@ internal sealed class DataViewBatches
     }
 }
 
-/// <summary>One batch on the device.</summary>
-internal sealed record TensorBatch(Tensor Features, Tensor Labels, int Count) : IDisposable
+/// <summary>One batch on the device: one tensor per model input, and the labels.</summary>
+internal sealed record TensorBatch(Tensor[] Inputs, Tensor Labels, int Count) : IDisposable
 {
     public void Dispose()
     {
-        Features.Dispose();
+        foreach (var input in Inputs) input.Dispose();
         Labels.Dispose();
     }
+}
+
+/// <summary>One model input's column, read row by row into a batch buffer of its element type.</summary>
+internal abstract class InputColumn
+{
+    /// <summary>Reads the cursor's current row into batch row <paramref name="row"/> (<paramref name="rowIndex"/> for messages).</summary>
+    public abstract void Read(int row, long rowIndex);
+
+    /// <summary>The first <paramref name="count"/> rows as a CPU tensor [count, row dims…].</summary>
+    public abstract Tensor Batch(int count);
+
+    public static InputColumn Create(DataViewRowCursor cursor, DataViewSchema.Column column, Graph.InputBinding binding, int batchSize, string name) =>
+        binding.ElementType switch
+        {
+            Graph.OnnxTensors.Float => new InputColumn<float>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
+            Graph.OnnxTensors.Double => new InputColumn<double>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
+            Graph.OnnxTensors.Int64 => new InputColumn<long>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
+            Graph.OnnxTensors.Int32 => new InputColumn<int>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
+            Graph.OnnxTensors.Bool => new InputColumn<bool>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
+            _ => throw new NotSupportedException($"Model input '{binding.GraphInput}' has ONNX element type {binding.ElementType}."),
+        };
+}
+
+internal sealed class InputColumn<T> : InputColumn where T : unmanaged
+{
+    private readonly T[] _values;
+    private readonly int _rowSize;
+    private readonly long[] _rowDims;
+    private readonly string _name;
+    private readonly Func<T[], long[], Tensor> _tensor;
+    private readonly ValueGetter<VBuffer<T>>? _vectorGetter;
+    private readonly ValueGetter<T>? _scalarGetter;
+    private VBuffer<T> _row;
+
+    public InputColumn(DataViewRowCursor cursor, DataViewSchema.Column column, Graph.InputBinding binding, int batchSize, string name,
+        Func<T[], long[], Tensor> tensor)
+    {
+        _rowSize = checked((int)binding.RowSize);
+        _rowDims = binding.RowDims;
+        _name = name;
+        _tensor = tensor;
+        _values = new T[checked(_rowSize * batchSize)];
+        if (column.Type is VectorDataViewType) _vectorGetter = cursor.GetGetter<VBuffer<T>>(column);
+        else _scalarGetter = cursor.GetGetter<T>(column);
+    }
+
+    public override void Read(int row, long rowIndex)
+    {
+        var slice = _values.AsSpan(row * _rowSize, _rowSize);
+        if (_vectorGetter is not null)
+        {
+            _vectorGetter(ref _row);
+            _row.CopyTo(slice);
+        }
+        else
+        {
+            T value = default;
+            _scalarGetter!(ref value);
+            slice[0] = value;
+        }
+        if (typeof(T) == typeof(float))
+            foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(slice))
+                if (!float.IsFinite(v))
+                    throw new InvalidDataException($"Row {rowIndex}: {_name} holds {v}.");
+    }
+
+    // Full batches reuse the buffer (no per-batch large-object allocation, hence far fewer full GCs while TorchSharp's
+    // finalizers run); the batch is consumed before the next one is read.
+    public override Tensor Batch(int count) => _tensor(count * _rowSize == _values.Length ? _values : _values.AsSpan(0, count * _rowSize).ToArray(),
+        new[] { (long)count }.Concat(_rowDims).ToArray());
 }

@@ -55,7 +55,7 @@ internal sealed class NetworkTrainer
                 using (var scope = NewDisposeScope())
                 {
                     optimizer.zero_grad();
-                    var output = network.call(batch.Features);
+                    var output = network.Forward(batch.Inputs);
                     var loss = Loss(output, batch.Labels);
                     loss.backward();
                     // A non-finite gradient is caught at the step it appears, before the optimizer spreads it into the
@@ -154,7 +154,7 @@ internal sealed class NetworkTrainer
             {
                 using (batch)
                 using (NewDisposeScope())
-                    network.call(batch.Features);
+                    network.Forward(batch.Inputs);
                 rows += batch.Count;
                 batches++;
                 if (batches % _options.LogEverySteps == 0) CalibrationProgress(batches, rows, clock, false);
@@ -179,7 +179,7 @@ internal sealed class NetworkTrainer
                 using (batch)
                 using (NewDisposeScope())
                 {
-                    var output = network.call(batch.Features);
+                    var output = network.Forward(batch.Inputs);
                     Accumulate(Loss(output, batch.Labels), output, batch, lossSum, correct);
                 }
                 rows += batch.Count;

@@ -21,11 +21,13 @@ public abstract class QuantizationOptions
     /// docs/onnx-ptq.md): imported as the ONNX post-training quantizer imports it (BatchNormalization folded) and run op
     /// by op on TorchSharp, its float weights and biases trained as parameters. Config lists select its nodes by ONNX op
     /// type (Conv, ConvTranspose, Gemm, MatMul, Relu …; <c>default</c> = the Conv/ConvTranspose/Gemm/MatMul nodes with a
-    /// constant weight) and by node name (characters other than letters, digits and '_' become '_'). It must have one
-    /// float input, fed from <see cref="FeatureColumnName"/>, and one output. When <see cref="InputShape"/> is empty it
-    /// is taken from the model's input. The saved model is the same graph with Q/DQ inserted and its outputs as they
-    /// are: Score holds the model's own output (logits, not probabilities). Set exactly one of <see cref="Model"/>,
-    /// <see cref="ModelFactory"/> and this.</summary>
+    /// constant weight) and by node name (characters other than letters, digits and '_' become '_'). Its one output is
+    /// what the label trains. A model with one float input reads it from <see cref="FeatureColumnName"/> (a flat float
+    /// vector; when <see cref="InputShape"/> is empty it is taken from the model's input); a model with several inputs or
+    /// a non-float one (a transformer's int64 token ids and mask) reads each from the column of the input's name (or its
+    /// <see cref="InputColumns"/> entry), of the element type the model wants, shaped by the model, the column's vector
+    /// dimensions or <see cref="InputShapes"/>, and the saved model keeps those inputs. Set exactly one of
+    /// <see cref="Model"/>, <see cref="ModelFactory"/> and this.</summary>
     public string? OnnxModelPath { get; set; }
 
     /// <summary>Shape of one example without the batch dimension (e.g. [1, 28, 28]); the features vector is reshaped
@@ -34,6 +36,14 @@ public abstract class QuantizationOptions
 
     /// <summary>The known-size float vector column holding the features.</summary>
     public string FeatureColumnName { get; set; } = "Features";
+
+    /// <summary>For an ONNX model (<see cref="OnnxModelPath"/>) with several inputs or a non-float one: the column that
+    /// feeds each graph input, by input name. An input not listed reads the column of its own name.</summary>
+    public IDictionary<string, string> InputColumns { get; set; } = new Dictionary<string, string>();
+
+    /// <summary>For an ONNX model with several inputs or a non-float one: the per-row shape (without the batch) of an
+    /// input whose symbolic dimensions neither the model nor the column's vector dimensions fix, by input name.</summary>
+    public IDictionary<string, long[]> InputShapes { get; set; } = new Dictionary<string, long[]>();
 
     /// <summary>The label column: key, uint or int (classification, cross-entropy) or float (regression, MSE).</summary>
     public string LabelColumnName { get; set; } = "Label";
@@ -63,6 +73,15 @@ public abstract class QuantizationOptions
 
     internal abstract QuantAlgorithm CreateAlgorithm();
 
+    /// <summary>The ONNX model after import (BatchNormalization folded, opset lifted), once <see cref="OnnxModelPath"/>
+    /// was read; null for TorchSharp models.</summary>
+    internal global::Onnx.ModelProto? ImportedModel { get; private set; }
+
+    /// <summary>Whether the model reads its graph inputs from their own columns (an ONNX model with several inputs or a
+    /// non-float one) rather than one flat features column.</summary>
+    internal bool ReadsGraphInputs => ImportedModel is { } model && Graph.InputBinding.GraphInputs(model) is var inputs &&
+        (inputs.Count != 1 || inputs[0].Type?.TensorType?.ElemType != Graph.OnnxTensors.Float);
+
     /// <summary>The model to run: <see cref="Model"/>, a new one from <see cref="ModelFactory"/>, or one converted from
     /// <see cref="OnnxModelPath"/>.</summary>
     internal nn.Module<Tensor, Tensor> CreateModel() => Model ?? (OnnxModelPath is not null ? ImportOnnx().Model : ModelFactory!()) ??
@@ -74,14 +93,20 @@ public abstract class QuantizationOptions
         var model = OnnxPtq.OnnxModelReader.Read(File.ReadAllBytes(OnnxModelPath), nameof(OnnxModelPath), OnnxModelPath);
         var source = $"'{OnnxModelPath}'";
         Graph.OnnxImporter.Import(model, source);
+        var inputs = Graph.InputBinding.GraphInputs(model).ToList();
+        if (model.Graph.Output.Count != 1)
+            throw new NotSupportedException($"{source}: training fits the model's output to the label, so the model must have one output; it has " +
+                $"{model.Graph.Output.Count} ({string.Join(", ", model.Graph.Output.Select(o => o.Name))}). Models with several outputs are quantized " +
+                "post-training with OnnxQuantizationOptions.");
+        foreach (var input in inputs)
+            if (Graph.InputBinding.ItemTypeOf(input.Type?.TensorType?.ElemType ?? 0) is null)
+                throw new NotSupportedException($"{source}: input '{input.Name}' has ONNX element type {input.Type?.TensorType?.ElemType}; float, double, " +
+                    "int64, int32 and bool inputs are supported.");
+        ImportedModel = model;
         var graph = new Graph.OnnxGraphModule(model, source);
-        var input = Graph.InputBinding.GraphInputs(model).ToList();
-        if (input.Count != 1 || model.Graph.Output.Count != 1 || input[0].Type.TensorType.ElemType != Graph.OnnxTensors.Float)
-            throw new NotSupportedException($"{source}: training reads one float features column, so the model must have one float input " +
-                $"and one output; it has {input.Count} input(s) ({string.Join(", ", input.Select(i => i.Name))}) and {model.Graph.Output.Count} output(s). " +
-                "Models with several or integer inputs are quantized post-training with OnnxQuantizationOptions.");
+        if (ReadsGraphInputs) return (graph, Array.Empty<long>());
         // Symbolic dimensions after the batch (a dynamic image size) need InputShape.
-        var dims = input[0].Type.TensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue).ToArray() ?? Array.Empty<long>();
+        var dims = inputs[0].Type.TensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue).ToArray() ?? Array.Empty<long>();
         return (graph, dims.All(d => d > 0) ? dims : Array.Empty<long>());
     }
 
@@ -104,7 +129,11 @@ public abstract class QuantizationOptions
             model.Dispose();
             if (InputShape is null || InputShape.Length == 0) InputShape = shape;
         }
-        if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
+        if (InputColumns is null || InputColumns.Any(p => string.IsNullOrWhiteSpace(p.Value)))
+            throw new ArgumentException("InputColumns must map input names to column names.", nameof(InputColumns));
+        if (InputShapes is null || InputShapes.Any(p => p.Value is null || p.Value.Any(d => d <= 0)))
+            throw new ArgumentException("InputShapes must give each input a per-row shape of positive dimensions.", nameof(InputShapes));
+        if (!ReadsGraphInputs && (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0)))
             throw new ArgumentException($"InputShape must list the positive dimensions of one example (e.g. [1, 28, 28]); " +
                 $"got [{string.Join(", ", InputShape ?? Array.Empty<long>())}].", nameof(InputShape));
         if (string.IsNullOrWhiteSpace(FeatureColumnName))

@@ -11,4 +11,8 @@ namespace MLNetQuant.Training;
 /// <param name="IsClassification">Whether the label made it a classifier (else a regressor).</param>
 /// <param name="Outputs">The model's output size (classes, or 1 for regression).</param>
 public sealed record QuantizationRun(QuantizedNetwork Network, Device Device, IReadOnlyList<EpochSummary> History,
-    bool IsClassification, long Outputs);
+    bool IsClassification, long Outputs)
+{
+    /// <summary>The inputs the network read (and the exported model reads).</summary>
+    internal ModelInputs Inputs { get; init; } = null!;
+}

@@ -53,12 +53,9 @@ public static class QuantizationRunner
                 "convolution gradients may be non-finite or differ between runs on AVX-512 machines. Set it in the environment " +
                 "before starting the process (docs/troubleshooting.md).");
         var runSeed = seed ?? host.Rand.Next();
-        var batches = data is null ? null
-            : DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape, "training data");
+        var batches = data is null ? null : DataViewBatches.For(data.Schema, options, "training data");
         var validation = options as TrainingQuantizationOptions;
-        if (validation?.ValidationData is { } validationData)
-            DataViewBatches.For(validationData.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape,
-                "validation data");
+        if (validation?.ValidationData is { } validationData) DataViewBatches.For(validationData.Schema, options, "validation data");
 
         var algorithm = options.CreateAlgorithm();
         var userConfig = options.UsesConfig && options.Config.Count > 0;
@@ -67,12 +64,13 @@ public static class QuantizationRunner
 
         random.manual_seed(runSeed);
         var model = options.CreateModel();
+        var inputs = ModelInputs.For(options, data?.Schema);
         var configs = userConfig ? options.Config.ToList() : algorithm.DefaultConfigFor(model).ToList();
         var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
             warning => log.Warning(MessageSensitivity.None, warning));
         if (exportable) ExportPreflight.ThrowIfNotExportable(plans, algorithm);
         model.to(device);
-        var (outputs, ranks) = Probe(model, options.InputShape, device);
+        var (outputs, ranks) = Probe(model, inputs, device);
         ThrowIfNoChannelAxis(plans, ranks);
         var network = new QuantizedNetwork(model, plans, algorithm, device);
         log.Info(MessageSensitivity.None,
@@ -105,9 +103,9 @@ public static class QuantizationRunner
         }
         network.eval();
         using (no_grad())
-        using (var probe = zeros(Prepend(1, options.InputShape), device: device))
-            network.call(probe).Dispose();
-        return new QuantizationRun(network, device, history, batches?.IsClassification ?? true, outputs);
+        using (NewDisposeScope())
+            network.Forward(inputs.Example(device));
+        return new QuantizationRun(network, device, history, batches?.IsClassification ?? true, outputs) { Inputs = inputs };
     }
 
     /// <summary>Loss and accuracy of a quantized (or float) network on <paramref name="data"/>, read with the columns
@@ -119,22 +117,22 @@ public static class QuantizationRunner
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
-        var batches = DataViewBatches.For(data.Schema, options.FeatureColumnName, options.LabelColumnName, options.InputShape,
-            "evaluation data");
+        var batches = DataViewBatches.For(data.Schema, options, "evaluation data");
         if (batches.IsClassification) batches.Classes = run.Outputs;
         var host = ((IHostEnvironment)ml).Register(LogName);
         using var log = host.Start(LogName);
         return new NetworkTrainer(ml, log, options, batches, run.Device).Evaluate(run.Network, data, options.BatchSize);
     }
 
-    /// <summary>The output size of <paramref name="model"/> for one example, probed on the device its parameters are on.</summary>
-    internal static long OutputSize(nn.Module<Tensor, Tensor> model, long[] inputShape) =>
-        Probe(model, inputShape, model.parameters().FirstOrDefault()?.device ?? CPU).Outputs;
+    /// <summary>The output size of <paramref name="model"/> for one example of <paramref name="inputs"/>, probed on the
+    /// device its parameters are on.</summary>
+    internal static long OutputSize(nn.Module<Tensor, Tensor> model, ModelInputs inputs) =>
+        Probe(model, inputs, model.parameters().FirstOrDefault()?.device ?? CPU).Outputs;
 
     // One float forward of a zero example (NNI records shapes with a dummy input too): the output size, and the rank of
     // every leaf's input and output, so bad shapes fail before training rather than inside the first step.
     private static (long Outputs, Dictionary<string, (long Input, long Output)> Ranks) Probe(nn.Module<Tensor, Tensor> model,
-        long[] inputShape, Device device)
+        ModelInputs inputs, Device device)
     {
         var ranks = new Dictionary<string, (long Input, long Output)>(StringComparer.Ordinal);
         var wasTraining = model.training;
@@ -143,18 +141,16 @@ public static class QuantizationRunner
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var output = ModuleWalker.Run(model, zeros(Prepend(1, inputShape), device: device),
-                visit: (name, x, y) => ranks[name] = (x.dim(), y.dim()));
+            var output = ModuleWalker.Run(model, inputs.Example(device), visit: (name, x, y) => ranks[name] = (x.dim(), y.dim()));
             if (output.dim() > 2 || output.shape[0] != 1)
                 throw new ArgumentException(
-                    $"The model maps [1, {string.Join(", ", inputShape)}] to [{string.Join(", ", output.shape)}]; it must " +
+                    $"The model maps one example of {inputs.Describe()} to [{string.Join(", ", output.shape)}]; it must " +
                     "return [batch, outputs] (or [batch]).");
             return (output.dim() == 2 ? output.shape[1] : 1, ranks);
         }
         catch (Exception e) when (e is not ArgumentException)
         {
-            throw new ArgumentException(
-                $"The model cannot run an input of shape [1, {string.Join(", ", inputShape)}] (InputShape): {e.Message}", e);
+            throw new ArgumentException($"The model cannot run one example of {inputs.Describe()}: {e.Message}", e);
         }
         finally
         {
@@ -176,5 +172,4 @@ public static class QuantizationRunner
             }
     }
 
-    private static long[] Prepend(long first, long[] rest) => new[] { first }.Concat(rest).ToArray();
 }
