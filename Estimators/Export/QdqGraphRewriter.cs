@@ -101,6 +101,21 @@ internal static class QdqGraphRewriter
                 var dq = QuantizeDequantize(output, outputGrid, $"{node.Name}.requant");
                 names[output] = dq;
                 gridOf[dq] = outputGrid;
+                if (graphOutputs.Contains(output))
+                {
+                    // A requantized graph output (pooled features): the node writes a float tensor of its own and the
+                    // output is the dequantized one, so ORT's integer kernel hands over only a DequantizeLinear.
+                    var raw = onnx.Unique($"{output}.float");
+                    foreach (var produced in graph.Node.Where(n => n.Input.Contains(output)))
+                        for (var k = 0; k < produced.Input.Count; k++)
+                            if (produced.Input[k] == output) produced.Input[k] = raw;
+                    node.Output[0] = raw;
+                    var identity = new NodeProto { OpType = "Identity", Name = onnx.Unique($"{output}.requantized") };
+                    identity.Input.Add(dq);
+                    identity.Output.Add(output);
+                    onnx.Append(identity);
+                    names[output] = output;
+                }
             }
         }
         new GraphEditor(model).RemoveUnused(); // the float weights and biases replaced

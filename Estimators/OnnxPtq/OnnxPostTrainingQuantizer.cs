@@ -68,12 +68,18 @@ internal sealed class OnnxPostTrainingQuantizer
         while (!_graphOutputs.Contains(tensor) && _consumers.TryGetValue(tensor, out var next) && next.Count == 1 &&
                FusedActivations.Contains(next[0].OpType) && next[0].Output.Count == 1)
             tensor = next[0].Output[0];
-        if (_graphOutputs.Contains(tensor) || !IsFloat(tensor)) return null;
+        // A pooled graph output (a feature extractor's embedding) is requantized too: ORT then pools in int8 (no
+        // transpose back to NCHW for a float pool) at the cost of one 8-bit rounding of features on their own calibrated
+        // grid (ResNet-18: cosine 0.99660 → 0.99654, batch 1 5 % faster). Scores and logits stay exact.
+        if (_graphOutputs.Contains(tensor) && !(PoolingOps.Contains(node.OpType) && tensor == node.Output[0]) || !IsFloat(tensor)) return null;
         // A transformer's projection feeds a float bias Add (then LayerNorm, GELU, Softmax): requantizing its output
         // would only add a QuantizeLinear–DequantizeLinear pair; left float, ORT runs it as MatMulIntegerToFloat.
         var consumers = _consumers.TryGetValue(tensor, out var readers) ? readers : new List<NodeProto>();
         return consumers.Count > 0 && consumers.All(c => FloatArithmetic.Contains(c.OpType) && !_targets.Contains(c)) ? null : tensor;
     }
+
+    // Pooling whose graph output may be requantized (see OutputTensor).
+    private static readonly HashSet<string> PoolingOps = new(StringComparer.Ordinal) { "AveragePool", "GlobalAveragePool" };
 
     // Elementwise arithmetic that stays float unless it is itself quantized.
     private static readonly HashSet<string> FloatArithmetic = new(StringComparer.Ordinal) { "Add", "Sub", "Mul", "Div" };

@@ -26,10 +26,12 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     public int BatchSize { get; set; } = 64;
 
     /// <summary>ONNX op types to quantize: Conv, ConvTranspose, Gemm and MatMul (constant weight and data input); Add (both inputs;
-    /// residual sums, which ONNX Runtime then runs as QLinearAdd); optionally Mul, Concat, AveragePool and
-    /// GlobalAveragePool (their data inputs; ORT fuses them into QLinear* kernels when a QuantizeLinear follows); Gather
-    /// from a constant 2-D table along axis 0 (embeddings: int8 rows with a scale each, dequantized after the lookup).</summary>
-    public override IList<string> OpTypes { get; set; } = new List<string> { "Conv", "ConvTranspose", "Gemm", "MatMul", "Add" };
+    /// residual sums, which ONNX Runtime then runs as QLinearAdd); AveragePool and GlobalAveragePool (their data input
+    /// and output, also when the output is the model's — a feature extractor's pooled embedding — so ORT pools in int8
+    /// on the channels-last layout instead of transposing back for a float pool); optionally Mul and Concat (their data
+    /// inputs; ORT fuses them into QLinear* kernels when a QuantizeLinear follows); Gather from a constant 2-D table along
+    /// axis 0 (embeddings: int8 rows with a scale each, dequantized after the lookup).</summary>
+    public override IList<string> OpTypes { get; set; } = new List<string> { "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool" };
 
     /// <summary>Activations: int8 symmetric (true) or uint8 affine (false; ORT's fastest on x86).</summary>
     public bool SymmetricActivations { get; set; }

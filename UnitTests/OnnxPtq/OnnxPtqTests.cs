@@ -147,11 +147,18 @@ public sealed class OnnxPtqTests
             Assert.AreEqual(9, ops.Count(o => o == "QLinearAdd"),
                 "all 9 residual sums too (each quantized node's output is requantized, so the last one feeding the pooling head fuses as well)");
             Assert.IsFalse(ops.Contains("Conv"), "no float Conv left");
+            Assert.AreEqual(1, ops.Count(o => o == "QLinearAveragePool"),
+                "the pooled output (the model's output) is requantized by default, so ORT pools in int8 on the channels-last layout …");
+            Assert.IsFalse(ops.Contains("AveragePool"), "… with no float pool (and no transpose of the 7×7 maps back to NCHW for it)");
+            Assert.AreEqual("DequantizeLinear", ops[^1], "only the pooled 512 values are dequantized");
         }
         finally
         {
             File.Delete(optimized);
         }
+        Assert.AreEqual("Score", graph.Graph.Output.Single().Name, "the output keeps its column name");
+        var pooled = model.Report.Tensors.Single(t => t.Layer == "Pooling395" && t.Tensor == QuantType.Output);
+        Assert.IsGreaterThan(0f, pooled.Scales[0], "the pooled output has its own calibrated grid");
     }
 
     private sealed class SmallRow
