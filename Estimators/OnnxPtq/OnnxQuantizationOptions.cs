@@ -26,12 +26,15 @@ public sealed class OnnxQuantizationOptions : OnnxModelOptions
     public int BatchSize { get; set; } = 64;
 
     /// <summary>ONNX op types to quantize: Conv, ConvTranspose, Gemm and MatMul (constant weight and data input); Add (both inputs;
-    /// residual sums, which ONNX Runtime then runs as QLinearAdd); AveragePool and GlobalAveragePool (their data input
-    /// and output, also when the output is the model's — a feature extractor's pooled embedding — so ORT pools in int8
-    /// on the channels-last layout instead of transposing back for a float pool); optionally Mul and Concat (their data
-    /// inputs; ORT fuses them into QLinear* kernels when a QuantizeLinear follows); Gather from a constant 2-D table along
-    /// axis 0 (embeddings: int8 rows with a scale each, dequantized after the lookup).</summary>
-    public override IList<string> OpTypes { get; set; } = new List<string> { "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "AveragePool", "GlobalAveragePool" };
+    /// residual sums, which ONNX Runtime then runs as QLinearAdd); optionally Mul, Concat, AveragePool and
+    /// GlobalAveragePool (their data inputs, and their outputs: ORT fuses them into QLinear* kernels when a QuantizeLinear
+    /// follows). A pooling output that is the model's own output — a feature extractor's pooled embedding — is then
+    /// requantized on its own calibrated grid too, so ORT pools in int8 on the channels-last layout instead of
+    /// transposing the last maps back for a float pool; it is opt-in because the model's output then carries one 8-bit
+    /// rounding (by default no model output is ever quantized: a classifier ending in pooling keeps exact logits).
+    /// Gather from a constant 2-D table along axis 0 (embeddings: int8 rows with a scale each, dequantized after the
+    /// lookup).</summary>
+    public override IList<string> OpTypes { get; set; } = new List<string> { "Conv", "ConvTranspose", "Gemm", "MatMul", "Add" };
 
     /// <summary>Activations: int8 symmetric (true) or uint8 affine (false; ORT's fastest on x86).</summary>
     public bool SymmetricActivations { get; set; }

@@ -119,8 +119,11 @@ public sealed class OnnxPtqTests
         {
             Features = Enumerable.Range(0, 3 * 224 * 224).Select(_ => (float)(random.NextDouble() * 255 - 120)).ToArray(),
         });
-        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelPath = path, CalibrationRows = 8, BatchSize = 4, ErrorReportRows = 4 })
-            .Fit(ml.Data.LoadFromEnumerable(rows));
+        using var model = ml.Quantization().Observer(new OnnxQuantizationOptions
+        {
+            ModelPath = path, CalibrationRows = 8, BatchSize = 4, ErrorReportRows = 4,
+            OpTypes = { "AveragePool" }, // a feature extractor: its pooled output may carry one 8-bit rounding
+        }).Fit(ml.Data.LoadFromEnumerable(rows));
         var graph = ModelProto.Parser.ParseFrom(model.GetOnnxBytes());
         Assert.IsFalse(graph.Graph.Node.Any(n => n.OpType == "BatchNormalization"), "all 22 BatchNormalization nodes folded");
         Assert.AreEqual(13, graph.OpsetImport.Single().Version, "opset 8 lifted to 13");
@@ -148,7 +151,7 @@ public sealed class OnnxPtqTests
                 "all 9 residual sums too (each quantized node's output is requantized, so the last one feeding the pooling head fuses as well)");
             Assert.IsFalse(ops.Contains("Conv"), "no float Conv left");
             Assert.AreEqual(1, ops.Count(o => o == "QLinearAveragePool"),
-                "the pooled output (the model's output) is requantized by default, so ORT pools in int8 on the channels-last layout …");
+                "with pooling among OpTypes the pooled output (the model's output) is requantized, so ORT pools in int8 on the channels-last layout …");
             Assert.IsFalse(ops.Contains("AveragePool"), "… with no float pool (and no transpose of the 7×7 maps back to NCHW for it)");
             Assert.AreEqual("DequantizeLinear", ops[^1], "only the pooled 512 values are dequantized");
         }
@@ -202,6 +205,34 @@ public sealed class OnnxPtqTests
         var dot = expected.Zip(actual).Sum(p => (double)p.First * p.Second);
         var cosine = dot / Math.Sqrt(expected.Sum(v => (double)v * v) * actual.Sum(v => (double)v * v));
         Assert.IsGreaterThan(0.999, cosine, "8-bit quantization of every op keeps the output");
+    }
+
+    [TestMethod]
+    public void APooledModelOutput_StaysExactByDefault_AndIsRequantizedWhenPoolingIsQuantized()
+    {
+        // Conv → Relu → GlobalAveragePool as the model's output (a feature extractor's head).
+        var builder = new MLNetQuant.Onnx.OnnxGraphBuilder();
+        var x = builder.Input("x", 2, 4, 4);
+        var random = new Random(6);
+        var weight = builder.Initializer("w", Enumerable.Range(0, 6).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray(), 3, 2, 1, 1);
+        var relu = builder.Node("Relu", "relu", new[] { builder.Node("Conv", "conv", new[] { x, weight }) });
+        builder.Output("pooled", builder.Node("GlobalAveragePool", "pool", new[] { relu }), MLNetQuant.Onnx.OnnxGraphBuilder.ElementType.Float, 3, 1, 1);
+        var floatModel = builder.Build(13, new Dictionary<string, string>());
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 32).Select(_ => new SmallRow { Features = Enumerable.Range(0, 32).Select(_ => (float)random.NextDouble()).ToArray() }).ToArray());
+        string OutputProducer(OnnxQuantizationOptions options)
+        {
+            using var model = ml.Quantization().Observer(options).Fit(data);
+            var graph = ModelProto.Parser.ParseFrom(model.GetOnnxBytes()).Graph;
+            var producers = graph.Node.ToDictionary(n => n.Output[0]);
+            var node = producers[graph.Output.Single().Name];
+            while (node.OpType == "Identity") node = producers[node.Input[0]];
+            return node.OpType;
+        }
+        Assert.AreEqual("GlobalAveragePool", OutputProducer(new OnnxQuantizationOptions { ModelBytes = floatModel }),
+            "by default no model output is quantized: the pool reads the dequantized maps and writes the output in float");
+        Assert.AreEqual("DequantizeLinear", OutputProducer(new OnnxQuantizationOptions { ModelBytes = floatModel, OpTypes = { "GlobalAveragePool" } }),
+            "with pooling among OpTypes the pooled output is requantized, so ORT can pool in int8");
     }
 
     [TestMethod]
