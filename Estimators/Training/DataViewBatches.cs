@@ -78,7 +78,7 @@ internal sealed class DataViewBatches
         var label = data.Schema[_labelColumn];
         var inputColumns = _inputs.Bindings.Select(b => data.Schema[b.Column]).ToArray();
         using var cursor = data.GetRowCursor(inputColumns.Append(label));
-        var inputs = _inputs.Bindings.Select((b, i) => InputColumn.Create(cursor, inputColumns[i], b, batchSize,
+        var inputs = _inputs.Bindings.Select((b, i) => Graph.ColumnBatch.Create(cursor, inputColumns[i], b, batchSize,
             _inputs.IsFlat ? $"features column '{b.Column}'" : $"column '{b.Column}' (model input '{b.GraphInput}')")).ToArray();
         var readLabel = LabelReader(cursor, label);
         var classes = new long[batchSize];
@@ -115,7 +115,7 @@ internal sealed class DataViewBatches
             var ys = IsClassification
                 ? tensor(count == batchSize ? classes : classes.AsSpan(0, count).ToArray())
                 : tensor(count == batchSize ? targets : targets.AsSpan(0, count).ToArray());
-            yield return new TensorBatch(inputs.Select(i => OnDevice(i.Batch(count), device)).ToArray(), OnDevice(ys, device), count);
+            yield return new TensorBatch(inputs.Select(i => OnDevice(i.ToTensor(count), device)).ToArray(), OnDevice(ys, device), count);
             if (count < batchSize) yield break;
         }
     }
@@ -168,74 +168,4 @@ internal sealed record TensorBatch(Tensor[] Inputs, Tensor Labels, int Count) : 
         foreach (var input in Inputs) input.Dispose();
         Labels.Dispose();
     }
-}
-
-/// <summary>One model input's column, read row by row into a batch buffer of its element type.</summary>
-internal abstract class InputColumn
-{
-    /// <summary>Reads the cursor's current row into batch row <paramref name="row"/> (<paramref name="rowIndex"/> for messages).</summary>
-    public abstract void Read(int row, long rowIndex);
-
-    /// <summary>The first <paramref name="count"/> rows as a CPU tensor [count, row dims…].</summary>
-    public abstract Tensor Batch(int count);
-
-    public static InputColumn Create(DataViewRowCursor cursor, DataViewSchema.Column column, Graph.InputBinding binding, int batchSize, string name) =>
-        binding.ElementType switch
-        {
-            Graph.OnnxTensors.Float => new InputColumn<float>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
-            Graph.OnnxTensors.Double => new InputColumn<double>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
-            Graph.OnnxTensors.Int64 => new InputColumn<long>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
-            Graph.OnnxTensors.Int32 => new InputColumn<int>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
-            Graph.OnnxTensors.Bool => new InputColumn<bool>(cursor, column, binding, batchSize, name, (v, s) => tensor(v, s)),
-            _ => throw new NotSupportedException($"Model input '{binding.GraphInput}' has ONNX element type {binding.ElementType}."),
-        };
-}
-
-internal sealed class InputColumn<T> : InputColumn where T : unmanaged
-{
-    private readonly T[] _values;
-    private readonly int _rowSize;
-    private readonly long[] _rowDims;
-    private readonly string _name;
-    private readonly Func<T[], long[], Tensor> _tensor;
-    private readonly ValueGetter<VBuffer<T>>? _vectorGetter;
-    private readonly ValueGetter<T>? _scalarGetter;
-    private VBuffer<T> _row;
-
-    public InputColumn(DataViewRowCursor cursor, DataViewSchema.Column column, Graph.InputBinding binding, int batchSize, string name,
-        Func<T[], long[], Tensor> tensor)
-    {
-        _rowSize = checked((int)binding.RowSize);
-        _rowDims = binding.RowDims;
-        _name = name;
-        _tensor = tensor;
-        _values = new T[checked(_rowSize * batchSize)];
-        if (column.Type is VectorDataViewType) _vectorGetter = cursor.GetGetter<VBuffer<T>>(column);
-        else _scalarGetter = cursor.GetGetter<T>(column);
-    }
-
-    public override void Read(int row, long rowIndex)
-    {
-        var slice = _values.AsSpan(row * _rowSize, _rowSize);
-        if (_vectorGetter is not null)
-        {
-            _vectorGetter(ref _row);
-            _row.CopyTo(slice);
-        }
-        else
-        {
-            T value = default;
-            _scalarGetter!(ref value);
-            slice[0] = value;
-        }
-        if (typeof(T) == typeof(float))
-            foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(slice))
-                if (!float.IsFinite(v))
-                    throw new InvalidDataException($"Row {rowIndex}: {_name} holds {v}.");
-    }
-
-    // Full batches reuse the buffer (no per-batch large-object allocation, hence far fewer full GCs while TorchSharp's
-    // finalizers run); the batch is consumed before the next one is read.
-    public override Tensor Batch(int count) => _tensor(count * _rowSize == _values.Length ? _values : _values.AsSpan(0, count * _rowSize).ToArray(),
-        new[] { (long)count }.Concat(_rowDims).ToArray());
 }

@@ -21,12 +21,8 @@ internal static class ProductionProcess
             var bytes = new byte[features.Length * 4];
             Buffer.BlockCopy(features, 0, bytes, 0, bytes.Length);
             File.WriteAllBytes(input, bytes);
-            var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader",
-                $"\"{zip}\" --features \"{input}\" --scores \"{output}\" --size {featureCount} --labels \"{labels}\"", TimeSpan.FromMinutes(2));
-            Assert.AreEqual(0, exitCode, log);
-            var raw = File.ReadAllBytes(output);
-            var scores = new float[raw.Length / 4];
-            Buffer.BlockCopy(raw, 0, scores, 0, raw.Length);
+            var log = Run(zip, $"--features \"{input}\" --scores \"{output}\" --size {featureCount} --labels \"{labels}\"");
+            var scores = ReadFloats(output);
             uint[]? predicted = null;
             if (File.Exists(labels))
             {
@@ -52,12 +48,8 @@ internal static class ProductionProcess
             var input = Path.Combine(folder.FullName, "texts.txt");
             var output = Path.Combine(folder.FullName, "embeddings.bin");
             File.WriteAllLines(input, texts);
-            var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader",
-                $"\"{zip}\" --texts \"{input}\" --embeddings \"{output}\" --column {column}", TimeSpan.FromMinutes(2));
-            Assert.AreEqual(0, exitCode, log);
-            var raw = File.ReadAllBytes(output);
-            var values = new float[raw.Length / 4];
-            Buffer.BlockCopy(raw, 0, values, 0, raw.Length);
+            var log = Run(zip, $"--texts \"{input}\" --embeddings \"{output}\" --column {column}");
+            var values = ReadFloats(output);
             var size = values.Length / texts.Count;
             return (values.Chunk(size).ToArray(), log);
         }
@@ -65,5 +57,21 @@ internal static class ProductionProcess
         {
             folder.Delete(recursive: true);
         }
+    }
+
+    // The loader on a saved model; it must succeed. Returns its console output.
+    private static string Run(string zip, string arguments)
+    {
+        var (exitCode, log) = SampleRunner.RunProject(ProjectDirectory, "ProductionLoader", $"\"{zip}\" {arguments}", TimeSpan.FromMinutes(2));
+        Assert.AreEqual(0, exitCode, log);
+        return log;
+    }
+
+    private static float[] ReadFloats(string path)
+    {
+        var raw = File.ReadAllBytes(path);
+        var values = new float[raw.Length / 4];
+        Buffer.BlockCopy(raw, 0, values, 0, raw.Length);
+        return values;
     }
 }
