@@ -38,6 +38,9 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
             _ => typeof(OnnxQuantizationOptions),
         };
         if (options.GetType() != expected) throw new ArgumentException($"{mode} takes {expected.Name}.", nameof(options));
+        if (options.TextInput is not null && options is OnnxQuantizationOptions { ValidationData: not null })
+            throw new ArgumentException("TextInput does not combine with the tolerance search (ValidationData): tokenize with TokenizeText before the " +
+                "estimator instead.", nameof(options));
         _mode = mode;
         // Importing here names an unsupported opset, op or output before any data is read.
         _quantizer = new OnnxPostTrainingQuantizer(options);
@@ -54,14 +57,35 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
         // state (AdaRound's codes, mixed-precision widths): a fresh quantizer per static Fit, so fitting twice gives one
         // model whatever options are set. Dynamic and Int4 only read it.
         var quantizer = _options is OnnxQuantizationOptions ? new OnnxPostTrainingQuantizer(_options) : _quantizer;
-        var quantized = _mode switch
+        if (_options.TextInput is { } text)
         {
-            OnnxQuantizationMode.Dynamic => quantizer.QuantizeDynamic(_ml, input),
-            OnnxQuantizationMode.Int4 => quantizer.QuantizeInt4(_ml, input),
-            _ => quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive, candidate => Evaluate(candidate, input)),
-        };
+            // Quantized on the tokens TokenizeText writes (padded: calibration batches need one length), then given the
+            // tokenizer in front, unpadded: each text runs at its own token count.
+            CheckTextColumn(input.Schema, text);
+            using var tokenizer = Text.TextTokenizer.Create(_ml, text.VocabularyPath, text.TextColumnName, text.MaxTokens, text.LowerCase).Fit(input);
+            var tokens = Quantize(quantizer, tokenizer.Transform(input));
+            var onnx = TextInputModel.Prepend(tokens, text);
+            return new QuantizedModelTransformer(_ml, onnx, new[] { text.TextColumnName }, tokens.OutputColumns, null, tokens.Report,
+                _options.PredictedLabelColumnName, label, input);
+        }
+        var quantized = Quantize(quantizer, input);
         return new QuantizedModelTransformer(_ml, quantized.Onnx, quantized.InputColumns, quantized.OutputColumns, quantized.InputShapes,
             quantized.Report, _options.PredictedLabelColumnName, label, input);
+    }
+
+    private QuantizedModel Quantize(OnnxPostTrainingQuantizer quantizer, IDataView input) => _mode switch
+    {
+        OnnxQuantizationMode.Dynamic => quantizer.QuantizeDynamic(_ml, input),
+        OnnxQuantizationMode.Int4 => quantizer.QuantizeInt4(_ml, input),
+        _ => quantizer.Quantize(_ml, input, weightOnly: _mode == OnnxQuantizationMode.Naive, candidate => Evaluate(candidate, input)),
+    };
+
+    private static void CheckTextColumn(DataViewSchema schema, TextInputOptions text)
+    {
+        var column = schema.GetColumnOrNull(text.TextColumnName);
+        if (column is null || column.Value.Type is not TextDataViewType)
+            throw new ArgumentException($"TextInput reads a text column '{text.TextColumnName}'; the input has " +
+                (column is null ? "none" : $"it as {column.Value.Type}") + ".", nameof(schema));
     }
 
     // The tolerance search's metric of one candidate model on the validation data, scored as the fitted transformer
@@ -92,6 +116,13 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        if (_options.TextInput is { } text)
+        {
+            var textColumn = inputSchema.FirstOrDefault(c => c.Name == text.TextColumnName);
+            if (textColumn.Name is null || textColumn.ItemType is not TextDataViewType || textColumn.Kind != SchemaShape.Column.VectorKind.Scalar)
+                throw new ArgumentException($"TextInput reads a text column '{text.TextColumnName}'.", nameof(inputSchema));
+        }
+        else
         foreach (var (graphInput, column, itemType) in _quantizer.InputColumns())
         {
             var shape = inputSchema.FirstOrDefault(c => c.Name == column);

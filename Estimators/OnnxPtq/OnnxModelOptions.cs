@@ -77,6 +77,11 @@ public abstract class OnnxModelOptions
     /// hidden]; null, the default, takes the first output (last_hidden_state in Hugging Face exports).</summary>
     public string? HiddenStateOutput { get; set; }
 
+    /// <summary>For a BERT-family text encoder: read a text column and tokenize inside the model (see
+    /// <see cref="TextInputOptions"/>) instead of reading token columns; null, the default, reads the token columns
+    /// (e.g. from <c>TokenizeText</c>).</summary>
+    public TextInputOptions? TextInput { get; set; }
+
     /// <summary>Receives progress reports (the calibration of Observer and of Int4 with GPTQ; Naive, Dynamic and Int4
     /// rounding to nearest read no data and report none).</summary>
     public IProgress<QuantizationProgress>? Progress { get; set; }
@@ -109,6 +114,15 @@ public abstract class OnnxModelOptions
         if (InputShapes is null || InputShapes.Any(p => p.Value is null || p.Value.Any(d => d <= 0)))
             throw new ArgumentException("InputShapes must give each input a per-row shape of positive dimensions.", nameof(InputShapes));
         if (ExcludedNodes is null) throw new ArgumentNullException(nameof(ExcludedNodes));
+        if (TextInput is { } text)
+        {
+            if (!File.Exists(text.VocabularyPath))
+                throw new FileNotFoundException($"No vocabulary at '{text.VocabularyPath}' (TextInput.VocabularyPath).", text.VocabularyPath);
+            if (string.IsNullOrWhiteSpace(text.TextColumnName))
+                throw new ArgumentException("TextInput.TextColumnName must name the text column.", nameof(TextInput));
+            if (text.MaxTokens is < 2 or > Text.TextTokenizer.MaxTokensLimit)
+                throw new ArgumentOutOfRangeException(nameof(TextInput), text.MaxTokens, $"TextInput.MaxTokens must hold [CLS] and [SEP]: 2 to {Text.TextTokenizer.MaxTokensLimit}.");
+        }
 
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
         var unsupported = OpTypes.Where(o => !SupportedOpTypes.Contains(o)).ToArray();

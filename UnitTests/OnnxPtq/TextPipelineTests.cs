@@ -203,6 +203,53 @@ public sealed class TextPipelineTests
     }
 
     [TestMethod]
+    public void TextInput_TokenizesInsideTheModel_AtEachTextsOwnLength_AndGivesThePaddedPipelinesEmbeddings()
+    {
+        var vocabulary = Vocabulary();
+        var zip = Path.Combine(Path.GetTempPath(), $"mlnetquant-textinput-{Guid.NewGuid():N}.zip");
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var (model, _, size) = TinyBertWithHiddenStates();
+            var texts = new[] { "The model runs fast.", "A small quantized model.", "the the the", "", "fast , fast . quant ##ized" }
+                .Select(t => new TextRow { Text = t }).ToArray();
+            var data = ml.Data.LoadFromEnumerable(texts);
+            Int4QuantizationOptions Options() => new() { ModelBytes = model, BlockSize = 16, Pooling = SentencePooling.Mean, ScoreColumnName = "Embedding" };
+            var padded = ml.Quantization().TokenizeText(vocabulary, maxTokens: Tokens).Append(ml.Quantization().Int4(Options())).Fit(data);
+            var fusedOptions = Options();
+            fusedOptions.TextInput = new TextInputOptions { VocabularyPath = vocabulary, MaxTokens = Tokens };
+            using var fused = ml.Quantization().Int4(fusedOptions).Fit(data);
+
+            var expected = padded.Transform(data).GetColumn<float[]>("Embedding").ToArray();
+            var actual = fused.Transform(data).GetColumn<float[]>("Embedding").ToArray();
+            for (var r = 0; r < texts.Length; r++)
+            {
+                Assert.HasCount(size, actual[r]);
+                var worst = expected[r].Zip(actual[r]).Max(p => Math.Abs(p.First - p.Second));
+                Assert.IsLessThan(1e-4f, worst, $"row {r}: the same embedding without padding (largest difference {worst:E1})");
+            }
+            var graph = ModelProto.Parser.ParseFrom(fused.GetOnnxBytes()).Graph;
+            CollectionAssert.AreEqual(new[] { "Text" }, graph.Input.Select(i => i.Name).ToArray(), "one text input");
+            Assert.IsFalse(graph.Node.Any(n => n.OpType == "Pad"), "no padding: each text runs at its own length");
+
+            ml.Model.Save(fused, data.Schema, zip);
+            var (reloaded, log) = ProductionProcess.Embed(zip, texts.Select(t => t.Text).ToArray(), "Embedding");
+            StringAssert.Contains(log, "torch or mlnetquant assemblies loaded: []");
+            for (var r = 0; r < texts.Length; r++) CollectionAssert.AreEqual(actual[r], reloaded[r], $"row {r} after reload in another process");
+
+            var noText = ml.Data.LoadFromEnumerable(new[] { new EmbeddingRow() });
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Int4(fusedOptions).Fit(noText)).Message, "'Text'");
+            fusedOptions.TextInput.VocabularyPath = "missing-vocab.txt";
+            Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().Int4(fusedOptions));
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+            File.Delete(zip);
+        }
+    }
+
+    [TestMethod]
     public void PoolingOptions_ThatDoNotFitTheModel_AreNamed()
     {
         var ml = new MLContext(seed: 1);
