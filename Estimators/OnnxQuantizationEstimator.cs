@@ -14,7 +14,7 @@ namespace MLNetQuant;
 /// |  |  |
 /// | -- | -- |
 /// | Does this estimator need to look at the data to train its parameters? | Observer and Int4 with GPTQ: yes (calibration); Naive, Dynamic, Int4 rounding to nearest: no (the schema binds the inputs) |
-/// | Input column data type | One known-size vector per model input, of the element type it takes (Single, Double, Int64, Int32, Boolean) |
+/// | Input column data type | One known-size vector per model input, of the element type it takes (Single, Double, Int64, Int32, Boolean); with TextInput, one text column |
 /// | Output column data type | Vectors of the model's output types (by default the first output as Score); with PredictedLabelColumnName, a key (the arg-max class) |
 /// | Required NuGet in addition to Microsoft.ML | MLNetQuant, Microsoft.ML.OnnxTransformer, ONNX Runtime |
 /// ]]></format>
@@ -116,19 +116,7 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        if (_options.TextInput is { } text)
-        {
-            var textColumn = inputSchema.FirstOrDefault(c => c.Name == text.TextColumnName);
-            if (textColumn.Name is null || textColumn.ItemType is not TextDataViewType || textColumn.Kind != SchemaShape.Column.VectorKind.Scalar)
-                throw new ArgumentException($"TextInput reads a text column '{text.TextColumnName}'.", nameof(inputSchema));
-        }
-        else
-        foreach (var (graphInput, column, itemType) in _quantizer.InputColumns())
-        {
-            var shape = inputSchema.FirstOrDefault(c => c.Name == column);
-            if (shape.Name is null || shape.ItemType != itemType || shape.Kind == SchemaShape.Column.VectorKind.VariableVector)
-                throw new ArgumentException($"The input needs a known-size {itemType} vector column '{column}' for the model input '{graphInput}'.", nameof(inputSchema));
-        }
+        CheckInputColumns(inputSchema);
         SchemaShape.Column? label = null;
         if (_options.PredictedLabelColumnName is not null && _options.LabelColumnName is not null)
         {
@@ -140,6 +128,24 @@ public sealed class OnnxQuantizationEstimator : IEstimator<QuantizedModelTransfo
         var outputs = _quantizer.OutputColumnTypes();
         return ScoreColumnsShape.Append(_ml, inputSchema, outputs, _options.PredictedLabelColumnName is null ? 0 : ClassCount(outputs[0].Type),
             _options.PredictedLabelColumnName, label);
+    }
+
+    // The text column (TextInput), or a known-size vector column of the right item type per model input.
+    private void CheckInputColumns(SchemaShape inputSchema)
+    {
+        if (_options.TextInput is { } text)
+        {
+            var textColumn = inputSchema.FirstOrDefault(c => c.Name == text.TextColumnName);
+            if (textColumn.Name is null || textColumn.ItemType is not TextDataViewType || textColumn.Kind != SchemaShape.Column.VectorKind.Scalar)
+                throw new ArgumentException($"TextInput reads a text column '{text.TextColumnName}'.", nameof(inputSchema));
+            return;
+        }
+        foreach (var (graphInput, column, itemType) in _quantizer.InputColumns())
+        {
+            var shape = inputSchema.FirstOrDefault(c => c.Name == column);
+            if (shape.Name is null || shape.ItemType != itemType || shape.Kind == SchemaShape.Column.VectorKind.VariableVector)
+                throw new ArgumentException($"The input needs a known-size {itemType} vector column '{column}' for the model input '{graphInput}'.", nameof(inputSchema));
+        }
     }
 
     // The number of values per row of the score output: the classes.

@@ -218,7 +218,9 @@ public sealed class TextPipelineTests
             var padded = ml.Quantization().TokenizeText(vocabulary, maxTokens: Tokens).Append(ml.Quantization().Int4(Options())).Fit(data);
             var fusedOptions = Options();
             fusedOptions.TextInput = new TextInputOptions { VocabularyPath = vocabulary, MaxTokens = Tokens };
-            using var fused = ml.Quantization().Int4(fusedOptions).Fit(data);
+            var fusedEstimator = ml.Quantization().Int4(fusedOptions);
+            Assert.IsTrue(fusedEstimator.GetOutputSchema(SchemaShapes.Of(data.Schema)).Any(c => c.Name == "Embedding"), "the schema reads the text column");
+            using var fused = fusedEstimator.Fit(data);
 
             var expected = padded.Transform(data).GetColumn<float[]>("Embedding").ToArray();
             var actual = fused.Transform(data).GetColumn<float[]>("Embedding").ToArray();
@@ -239,6 +241,7 @@ public sealed class TextPipelineTests
 
             var noText = ml.Data.LoadFromEnumerable(new[] { new EmbeddingRow() });
             StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Int4(fusedOptions).Fit(noText)).Message, "'Text'");
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => fusedEstimator.GetOutputSchema(SchemaShapes.Of(noText.Schema))).Message, "'Text'");
             fusedOptions.TextInput.VocabularyPath = "missing-vocab.txt";
             Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().Int4(fusedOptions));
         }
