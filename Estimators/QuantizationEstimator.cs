@@ -108,15 +108,13 @@ public sealed class QuantizationEstimator : IEstimator<QuantizedModelTransformer
                 throw new ArgumentException($"Features column '{_options.FeatureColumnName}' must be a known-size vector of Single.", nameof(inputSchema));
             return;
         }
-        foreach (var graphInput in Graph.InputBinding.GraphInputs(model))
+        foreach (var (graphInput, name, itemType) in Graph.InputBinding.Columns(model, _options.InputColumns, _options.FeatureColumnName))
         {
-            var name = Graph.InputBinding.ColumnFor(model, graphInput.Name, _options.InputColumns, _options.FeatureColumnName);
             var column = inputSchema.FirstOrDefault(c => c.Name == name);
-            var itemType = Graph.InputBinding.ItemTypeOf(graphInput.Type.TensorType.ElemType);
             if (column.Name is null)
-                throw new ArgumentException($"The input has no column '{name}' for the model input '{graphInput.Name}' (map it with InputColumns).", nameof(inputSchema));
+                throw new ArgumentException($"The input has no column '{name}' for the model input '{graphInput}' (map it with InputColumns).", nameof(inputSchema));
             if (column.ItemType != itemType)
-                throw new ArgumentException($"Column '{name}' holds {column.ItemType}; the model input '{graphInput.Name}' takes {itemType}.", nameof(inputSchema));
+                throw new ArgumentException($"Column '{name}' holds {column.ItemType}; the model input '{graphInput}' takes {itemType}.", nameof(inputSchema));
         }
     }
 

@@ -34,16 +34,7 @@ internal static class TrainedGraphExporter
             throw new NotSupportedException($"The model already has a tensor named '{scoreColumn}' or '{QdqExporter.PredictedIndexColumn}'; " +
                 "the exported model writes those columns, so choose another ScoreColumnName (or rename the model's tensor).");
         if (inputs.IsFlat) ReadFlatFeatures(model, onnx, graph.InputNames.Single(), inputs.Bindings[0], names);
-        else
-            foreach (var binding in inputs.Bindings.Where(b => b.GraphInput != b.Column))
-            {
-                if (onnx.IsTaken(binding.Column))
-                    throw new NotSupportedException($"Column '{binding.Column}' feeds model input '{binding.GraphInput}', but the model already has " +
-                        $"a tensor named '{binding.Column}'; map the input to another column name (InputColumns).");
-                onnx.Unique(binding.Column);
-                model.Graph.Input.Single(i => i.Name == binding.GraphInput).Name = binding.Column;
-                names[binding.GraphInput] = binding.Column;
-            }
+        else InputBinding.RenameToColumns(model, onnx, inputs.Bindings, names);
 
         QdqGraphRewriter.Rewrite(model, onnx, annotations, names);
 
@@ -61,14 +52,10 @@ internal static class TrainedGraphExporter
         model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
         model.ProducerName = "MLNetQuant";
         model.ProducerVersion = typeof(TrainedGraphExporter).Assembly.GetName().Version?.ToString() ?? "0";
-        // ML.NET feeds an input with a symbolic dimension past the batch only when told its shape ([1, row dims…]).
-        var shapes = inputs.IsFlat ? null : inputs.Bindings
-            .Where(b => graph.Source.Graph.Input.Single(i => i.Name == b.GraphInput).Type.TensorType.Shape?.Dim.Skip(1).Any(d => d.DimValue <= 0) ?? true)
-            .ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => checked((int)d))).ToArray());
         return new ExportedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report)
         {
             InputColumns = inputs.Bindings.Select(b => b.Column).ToArray(),
-            InputShapes = shapes,
+            InputShapes = inputs.IsFlat ? null : InputBinding.MlNetShapes(graph.Source, inputs.Bindings),
         };
     }
 

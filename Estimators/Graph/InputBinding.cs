@@ -39,6 +39,12 @@ internal sealed record InputBinding(string GraphInput, string Column, int Elemen
     public static string ColumnFor(ModelProto model, string graphInput, IDictionary<string, string> mapping, string singleInputColumn) =>
         mapping.TryGetValue(graphInput, out var column) ? column : GraphInputs(model).Count == 1 ? singleInputColumn : graphInput;
 
+    /// <summary>Each graph input, the column feeding it (<see cref="ColumnFor"/>) and the item type that column must hold.</summary>
+    /// <exception cref="NotSupportedException">An input that is not a tensor of a supported element type.</exception>
+    public static IEnumerable<(string GraphInput, string Column, PrimitiveDataViewType ItemType)> Columns(ModelProto model,
+        IDictionary<string, string> mapping, string singleInputColumn) =>
+        GraphInputs(model).Select(i => (i.Name, ColumnFor(model, i.Name, mapping, singleInputColumn), Describe(i).ItemType));
+
     /// <summary>Binds every graph input to its column of <paramref name="schema"/>.</summary>
     /// <exception cref="ArgumentException">A missing column, a column of the wrong type or size, or a symbolic
     /// dimension nothing resolves — naming the column, the input and the option that would fix it.</exception>
@@ -49,9 +55,7 @@ internal sealed record InputBinding(string GraphInput, string Column, int Elemen
         foreach (var input in GraphInputs(model))
         {
             var columnName = ColumnFor(model, input.Name, mapping, singleInputColumn);
-            var tensorType = input.Type?.TensorType ?? throw new NotSupportedException($"Model input '{input.Name}' is not a tensor.");
-            var itemType = ItemTypeOf(tensorType.ElemType) ?? throw new NotSupportedException(
-                $"Model input '{input.Name}' has ONNX element type {tensorType.ElemType}; float, double, int64, int32 and bool inputs are supported.");
+            var (elementType, itemType, modelDims) = Describe(input);
             var column = schema.GetColumnOrNull(columnName) ?? throw new ArgumentException(
                 $"The data has no column '{columnName}' for the model input '{input.Name}' (map it with InputColumns).");
             var (columnItem, columnSize, columnDims) = column.Type is VectorDataViewType vector
@@ -62,13 +66,12 @@ internal sealed record InputBinding(string GraphInput, string Column, int Elemen
             if (columnSize == 0)
                 throw new ArgumentException($"Column '{columnName}' is a vector of variable size; the model input '{input.Name}' needs a known size " +
                     "per row (pad or resize the rows to one size, e.g. with ResizeImages or a fixed token count).");
-            var modelDims = tensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue > 0 ? d.DimValue : -1).ToArray() ?? Array.Empty<long>();
             var rowDims = ResolveRowDims(input.Name, columnName, modelDims, columnSize, columnDims, shapes);
             var size = rowDims.Aggregate(1L, (a, b) => a * b);
             if (size != columnSize)
                 throw new ArgumentException($"Column '{columnName}' has {columnSize} values per row; the model input '{input.Name}' " +
                     $"of shape [batch, {string.Join(", ", rowDims)}] needs {size}.");
-            bindings.Add(new InputBinding(input.Name, columnName, tensorType.ElemType, rowDims));
+            bindings.Add(new InputBinding(input.Name, columnName, elementType, rowDims));
         }
         if (bindings.Select(b => b.Column).Distinct().Count() != bindings.Count)
             throw new ArgumentException("Two model inputs read the same column; map each to its own with InputColumns.");
@@ -81,16 +84,44 @@ internal sealed record InputBinding(string GraphInput, string Column, int Elemen
     public static List<InputBinding> FromModel(ModelProto model, IDictionary<string, string> mapping, string singleInputColumn,
         IDictionary<string, long[]> shapes) => GraphInputs(model).Select(input =>
         {
-            var tensorType = input.Type?.TensorType ?? throw new NotSupportedException($"Model input '{input.Name}' is not a tensor.");
-            if (ItemTypeOf(tensorType.ElemType) is null)
-                throw new NotSupportedException($"Model input '{input.Name}' has ONNX element type {tensorType.ElemType}; float, double, int64, int32 and bool inputs are supported.");
-            var modelDims = tensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue > 0 ? d.DimValue : -1).ToArray() ?? Array.Empty<long>();
+            var (elementType, _, modelDims) = Describe(input);
             var rowDims = shapes.TryGetValue(input.Name, out var given) ? given : modelDims;
             if (rowDims.Length != modelDims.Length || rowDims.Any(d => d <= 0))
                 throw new ArgumentException($"The model input '{input.Name}' has per-row shape [{string.Join(", ", modelDims.Select(d => d > 0 ? d.ToString() : "?"))}]; " +
                     $"without data to read it from, set InputShapes['{input.Name}'] to its positive dimensions.");
-            return new InputBinding(input.Name, ColumnFor(model, input.Name, mapping, singleInputColumn), tensorType.ElemType, rowDims);
+            return new InputBinding(input.Name, ColumnFor(model, input.Name, mapping, singleInputColumn), elementType, rowDims);
         }).ToList();
+
+    /// <summary>Names each graph input fed by a column of another name after that column (ML.NET binds inputs by name)
+    /// and records the renaming in <paramref name="names"/> for the Q/DQ rewrite.</summary>
+    /// <exception cref="NotSupportedException">The model already has a tensor of the column's name.</exception>
+    public static void RenameToColumns(ModelProto model, Onnx.OnnxGraphBuilder onnx, IEnumerable<InputBinding> bindings, Dictionary<string, string> names)
+    {
+        foreach (var binding in bindings.Where(b => b.GraphInput != b.Column))
+        {
+            if (onnx.Unique(binding.Column) != binding.Column)
+                throw new NotSupportedException($"Column '{binding.Column}' feeds model input '{binding.GraphInput}', but the model already has " +
+                    $"a tensor named '{binding.Column}'; map the input to another column name (InputColumns).");
+            model.Graph.Input.Single(i => i.Name == binding.GraphInput).Name = binding.Column;
+            names[binding.GraphInput] = binding.Column;
+        }
+    }
+
+    /// <summary>The shape ML.NET must feed ([1, row dims…]), by column, for each input of <paramref name="model"/> (as
+    /// the bindings name it) with a symbolic dimension besides the batch; ML.NET cannot infer those.</summary>
+    public static Dictionary<string, int[]> MlNetShapes(ModelProto model, IEnumerable<InputBinding> bindings) => bindings
+        .Where(b => model.Graph.Input.Single(i => i.Name == b.GraphInput).Type.TensorType.Shape?.Dim.Skip(1).Any(d => d.DimValue <= 0) ?? true)
+        .ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => checked((int)d))).ToArray());
+
+    // A graph input's element type, ML.NET item type and per-row dimensions (−1 where symbolic).
+    private static (int ElementType, PrimitiveDataViewType ItemType, long[] ModelDims) Describe(ValueInfoProto input)
+    {
+        var tensorType = input.Type?.TensorType ?? throw new NotSupportedException($"Model input '{input.Name}' is not a tensor.");
+        var itemType = ItemTypeOf(tensorType.ElemType) ?? throw new NotSupportedException(
+            $"Model input '{input.Name}' has ONNX element type {tensorType.ElemType}; float, double, int64, int32 and bool inputs are supported.");
+        var modelDims = tensorType.Shape?.Dim.Skip(1).Select(d => d.DimValue > 0 ? d.DimValue : -1).ToArray() ?? Array.Empty<long>();
+        return (tensorType.ElemType, itemType, modelDims);
+    }
 
     private static long[] ResolveRowDims(string input, string column, long[] modelDims, int columnSize, long[] columnDims, IDictionary<string, long[]> shapes)
     {

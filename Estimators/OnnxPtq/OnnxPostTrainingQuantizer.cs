@@ -68,9 +68,10 @@ internal sealed class OnnxPostTrainingQuantizer
         while (!_graphOutputs.Contains(tensor) && _consumers.TryGetValue(tensor, out var next) && next.Count == 1 &&
                FusedActivations.Contains(next[0].OpType) && next[0].Output.Count == 1)
             tensor = next[0].Output[0];
-        // A pooled graph output (a feature extractor's embedding) is requantized too: ORT then pools in int8 (no
-        // transpose back to NCHW for a float pool) at the cost of one 8-bit rounding of features on their own calibrated
-        // grid (ResNet-18: cosine 0.99660 → 0.99654, batch 1 5 % faster). Scores and logits stay exact.
+        // A pooled graph output (a feature extractor's embedding), when pooling is among OpTypes, is requantized too:
+        // ORT then pools in int8 (no transpose back to NCHW for a float pool) at the cost of one 8-bit rounding of the
+        // features on their own calibrated grid (ResNet-18: cosine 0.99660 → 0.99653, batch 32 about 3 % faster). Any
+        // other model output (scores, logits) stays exact.
         if (_graphOutputs.Contains(tensor) && !(PoolingOps.Contains(node.OpType) && tensor == node.Output[0]) || !IsFloat(tensor)) return null;
         // A transformer's projection feeds a float bias Add (then LayerNorm, GELU, Softmax): requantizing its output
         // would only add a QuantizeLinear–DequantizeLinear pair; left float, ORT runs it as MatMulIntegerToFloat.
@@ -407,7 +408,7 @@ internal sealed class OnnxPostTrainingQuantizer
         // Inputs are renamed after the rewrite, which looks tensors up by their original names.
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
-        RenameInputs(model, onnx, bindings, names);
+        InputBinding.RenameToColumns(model, onnx, bindings, names);
         var editor = new GraphEditor(model);
         foreach (var (original, column) in names) editor.ReplaceUses(original, column);
         NameOutputs(model, onnx, outputs);
@@ -425,14 +426,9 @@ internal sealed class OnnxPostTrainingQuantizer
         model.ProducerName = "MLNetQuant";
         model.ProducerVersion = typeof(OnnxPostTrainingQuantizer).Assembly.GetName().Version?.ToString() ?? "0";
         model.MetadataProps.Add(new StringStringEntryProto { Key = QuantizationReport.MetadataKey, Value = report.ToJson() });
-        var shapes = bindings.Where(b => InputIsDynamic(b.GraphInput)).ToDictionary(b => b.Column, b => new[] { 1 }.Concat(b.RowDims.Select(d => (int)d)).ToArray());
         return new QuantizedModel(Google.Protobuf.MessageExtensions.ToByteArray(model), report, bindings.Select(b => b.Column).ToArray(),
-            outputs.Select(o => o.Column).ToArray(), shapes);
+            outputs.Select(o => o.Column).ToArray(), InputBinding.MlNetShapes(_model, bindings));
     }
-
-    // Whether an input has a symbolic dimension besides the batch (ML.NET then needs its shape spelled out).
-    private bool InputIsDynamic(string input) =>
-        _model.Graph.Input.Single(i => i.Name == input).Type.TensorType.Shape?.Dim.Skip(1).Any(d => d.DimValue <= 0) ?? true;
 
     /// <summary>The graph outputs that become columns, and their column names.</summary>
     internal List<(string GraphOutput, string Column)> OutputColumns()
@@ -446,11 +442,8 @@ internal sealed class OnnxPostTrainingQuantizer
     }
 
     /// <summary>Each graph input, the column feeding it and that column's item type.</summary>
-    internal IEnumerable<(string GraphInput, string Column, Microsoft.ML.Data.DataViewType ItemType)> InputColumns() =>
-        InputBinding.GraphInputs(_model).Select(i => (i.Name,
-            InputBinding.ColumnFor(_model, i.Name, _options.InputColumns, _options.FeatureColumnName),
-            (Microsoft.ML.Data.DataViewType)(InputBinding.ItemTypeOf(i.Type.TensorType.ElemType) ?? throw new NotSupportedException(
-                $"Model input '{i.Name}' has ONNX element type {i.Type.TensorType.ElemType}; float, double, int64, int32 and bool inputs are supported."))));
+    internal IEnumerable<(string GraphInput, string Column, Microsoft.ML.Data.PrimitiveDataViewType ItemType)> InputColumns() =>
+        InputBinding.Columns(_model, _options.InputColumns, _options.FeatureColumnName);
 
     /// <summary>The output columns and their types: a vector of the output's element type, of known size when every
     /// dimension after the batch is fixed.</summary>
@@ -718,7 +711,7 @@ internal sealed class OnnxPostTrainingQuantizer
         var model = _model.Clone();
         var onnx = new OnnxGraphBuilder(model.Graph);
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
-        RenameInputs(model, onnx, bindings, names);
+        InputBinding.RenameToColumns(model, onnx, bindings, names);
         var quantizedNames = quantizedTargets.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         Smooth(model, onnx, smoothing, quantizedNames);
 
@@ -771,19 +764,6 @@ internal sealed class OnnxPostTrainingQuantizer
             var producer = graph.Node.Select((n, i) => (n, i)).FirstOrDefault(p => p.n.Output.Contains(tensor));
             graph.Node.Insert(producer.n is null ? 0 : producer.i + 1, mul);
             foreach (var reader in readers) reader.Input[0] = mul.Output[0];
-        }
-    }
-
-    // Graph inputs take the names of the columns feeding them (ML.NET binds by name).
-    private static void RenameInputs(ModelProto model, OnnxGraphBuilder onnx, List<InputBinding> bindings, Dictionary<string, string> names)
-    {
-        foreach (var binding in bindings.Where(b => b.GraphInput != b.Column))
-        {
-            if (onnx.Unique(binding.Column) != binding.Column)
-                throw new NotSupportedException($"Column '{binding.Column}' feeds model input '{binding.GraphInput}', but the model already has " +
-                    $"a tensor named '{binding.Column}'; map the input to another column name (InputColumns).");
-            model.Graph.Input.Single(i => i.Name == binding.GraphInput).Name = binding.Column;
-            names[binding.GraphInput] = binding.Column;
         }
     }
 
