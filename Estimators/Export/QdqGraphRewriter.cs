@@ -106,9 +106,7 @@ internal static class QdqGraphRewriter
                     // A requantized graph output (pooled features): the node writes a float tensor of its own and the
                     // output is the dequantized one, so ORT's integer kernel hands over only a DequantizeLinear.
                     var raw = onnx.Unique($"{output}.float");
-                    foreach (var produced in graph.Node.Where(n => n.Input.Contains(output)))
-                        for (var k = 0; k < produced.Input.Count; k++)
-                            if (produced.Input[k] == output) produced.Input[k] = raw;
+                    new GraphEditor(model).ReplaceUses(output, raw); // the QuantizeLinear just written reads it
                     node.Output[0] = raw;
                     var identity = new NodeProto { OpType = "Identity", Name = onnx.Unique($"{output}.requantized") };
                     identity.Input.Add(dq);

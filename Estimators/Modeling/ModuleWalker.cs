@@ -20,12 +20,7 @@ internal static class ModuleWalker
                 foreach (var (childName, child) in module.named_children()) x = Run(child, x, Join(name, childName), visit);
                 return x;
             case Graph.OnnxGraphModule graph:
-                return graph.Run(new[] { x }, visit is null ? null : (node, inputs) =>
-                {
-                    var outputs = node.Execute(inputs);
-                    if (inputs.Length > 0 && inputs[0] is { } first) visit(Join(name, node.GetName()), first, outputs[0]);
-                    return outputs;
-                })[0];
+                return RunGraph(graph, new[] { x }, name, visit);
             case ResidualBlock block:
                 return Run(block.Branch, x, Join(name, "branch"), visit).add(Run(block.Shortcut, x, Join(name, "shortcut"), visit), CachedScalars.One);
             default:
@@ -41,13 +36,17 @@ internal static class ModuleWalker
         if (inputs.Count == 1) return Run(module, inputs[0], "", visit);
         if (module is not Graph.OnnxGraphModule graph)
             throw new ArgumentException($"A {module.GetType().Name} takes one input; got {inputs.Count}.", nameof(inputs));
-        return graph.Run(inputs, visit is null ? null : (node, values) =>
+        return RunGraph(graph, inputs, "", visit);
+    }
+
+    // An imported graph's first output; visit sees each node's first data input and first output.
+    private static Tensor RunGraph(Graph.OnnxGraphModule graph, IReadOnlyList<Tensor> inputs, string name, Action<string, Tensor, Tensor>? visit) =>
+        graph.Run(inputs, visit is null ? null : (node, values) =>
         {
             var outputs = node.Execute(values);
-            if (values.Length > 0 && values[0] is { } first) visit(node.GetName(), first, outputs[0]);
+            if (values.Length > 0 && values[0] is { } first) visit(Join(name, node.GetName()), first, outputs[0]);
             return outputs;
         })[0];
-    }
 
     private static string Join(string prefix, string name) => prefix.Length == 0 ? name : $"{prefix}.{name}";
 

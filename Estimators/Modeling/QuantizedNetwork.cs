@@ -83,7 +83,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
     public Tensor Forward(IReadOnlyList<Tensor> inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        if (model is OnnxGraphModule graph) return graph.Run(inputs, (node, values) => RunNode(node.GetName(), node, values))[0];
+        if (model is OnnxGraphModule graph) return RunGraph(graph, "", inputs);
         if (inputs.Count != 1) throw new ArgumentException($"The model takes one input; got {inputs.Count}.", nameof(inputs));
         return forward(inputs[0]);
     }
@@ -116,7 +116,7 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         var y = module switch
         {
             Sequential => RunChildren(module, name, x),
-            OnnxGraphModule graph => graph.Run(new[] { x }, (node, inputs) => RunNode(Join(name, node.GetName()), node, inputs))[0],
+            OnnxGraphModule graph => RunGraph(graph, name, new[] { x }),
             ResidualBlock block => RunResidual(block, name, x),
             _ when layer is not null && (layer.Get(QuantType.Weight) is not null || layer.BatchNorm is not null) => RunWeighted(layer, x),
             _ => ModuleWalker.Leaf(module, x),
@@ -135,6 +135,10 @@ public sealed class QuantizedNetwork : nn.Module<Tensor, Tensor>
         }
         return x;
     }
+
+    // An imported graph's first output, each quantized node through its quantizers.
+    private Tensor RunGraph(OnnxGraphModule graph, string name, IReadOnlyList<Tensor> inputs) =>
+        graph.Run(inputs, (node, values) => RunNode(Join(name, node.GetName()), node, values))[0];
 
     // One node of an imported graph: its data input, weight and first output pass through their quantizers.
     private Tensor[] RunNode(string name, OnnxNodeModule node, Tensor?[] inputs)

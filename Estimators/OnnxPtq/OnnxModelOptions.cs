@@ -115,14 +115,8 @@ public abstract class OnnxModelOptions
             throw new ArgumentException("InputShapes must give each input a per-row shape of positive dimensions.", nameof(InputShapes));
         if (ExcludedNodes is null) throw new ArgumentNullException(nameof(ExcludedNodes));
         if (TextInput is { } text)
-        {
-            if (!File.Exists(text.VocabularyPath))
-                throw new FileNotFoundException($"No vocabulary at '{text.VocabularyPath}' (TextInput.VocabularyPath).", text.VocabularyPath);
-            if (string.IsNullOrWhiteSpace(text.TextColumnName))
-                throw new ArgumentException("TextInput.TextColumnName must name the text column.", nameof(TextInput));
-            if (text.MaxTokens is < 2 or > Text.TextTokenizer.MaxTokensLimit)
-                throw new ArgumentOutOfRangeException(nameof(TextInput), text.MaxTokens, $"TextInput.MaxTokens must hold [CLS] and [SEP]: 2 to {Text.TextTokenizer.MaxTokensLimit}.");
-        }
+            Text.TextTokenizer.ReadVocabulary(text.VocabularyPath, text.TextColumnName, text.MaxTokens,
+                ("TextInput.VocabularyPath", "TextInput.TextColumnName", "TextInput.MaxTokens"), nameof(TextInput));
 
         if (OpTypes is null || OpTypes.Count == 0) throw new ArgumentException("OpTypes must list at least one op type.", nameof(OpTypes));
         var unsupported = OpTypes.Where(o => !SupportedOpTypes.Contains(o)).ToArray();

@@ -23,6 +23,9 @@ internal sealed class DataViewBatches
         KeyCount = keyCount;
     }
 
+    /// <summary>The model's inputs, bound to the columns of the schema this reader was made for.</summary>
+    public ModelInputs Inputs => _inputs;
+
     /// <summary>How labels are read.</summary>
     public LabelKind Kind { get; }
 

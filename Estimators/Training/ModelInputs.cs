@@ -44,20 +44,9 @@ internal sealed class ModelInputs
 
     /// <summary>One example of zeros per input (int64 zeros are valid token ids), on <paramref name="device"/>.</summary>
     public Tensor[] Example(Device device) => Bindings.Select(b =>
-        zeros(new[] { 1L }.Concat(b.RowDims).ToArray(), dtype: ScalarTypeOf(b.ElementType), device: device)).ToArray();
+        zeros(new[] { 1L }.Concat(b.RowDims).ToArray(), dtype: OnnxToTorch.ScalarType(b.ElementType, $"Model input '{b.GraphInput}'"), device: device)).ToArray();
 
     /// <summary>"shape [1, 28, 28] (InputShape)" or "inputs input_ids [1, 16] (Int64), attention_mask [1, 16] (Int64)": for messages.</summary>
     public string Describe() => IsFlat ? $"shape [1, {string.Join(", ", Bindings[0].RowDims)}] (InputShape)"
-        : "inputs " + string.Join(", ", Bindings.Select(b => $"{b.GraphInput} [1, {string.Join(", ", b.RowDims)}] ({ScalarTypeOf(b.ElementType)})"));
-
-    /// <summary>TorchSharp's element type for an ONNX one.</summary>
-    public static ScalarType ScalarTypeOf(int elementType) => elementType switch
-    {
-        OnnxTensors.Float => ScalarType.Float32,
-        OnnxTensors.Double => ScalarType.Float64,
-        OnnxTensors.Int64 => ScalarType.Int64,
-        OnnxTensors.Int32 => ScalarType.Int32,
-        OnnxTensors.Bool => ScalarType.Bool,
-        _ => throw new NotSupportedException($"ONNX element type {elementType} is not a supported input type."),
-    };
+        : "inputs " + string.Join(", ", Bindings.Select(b => $"{b.GraphInput} [1, {string.Join(", ", b.RowDims)}] ({OnnxToTorch.ScalarType(b.ElementType, b.GraphInput)})"));
 }

@@ -64,7 +64,7 @@ public static class QuantizationRunner
 
         random.manual_seed(runSeed);
         var model = options.CreateModel();
-        var inputs = ModelInputs.For(options, data?.Schema);
+        var inputs = batches?.Inputs ?? ModelInputs.For(options, null); // with no data (Naive): bound from the model and InputShapes
         var configs = userConfig ? options.Config.ToList() : algorithm.DefaultConfigFor(model).ToList();
         var plans = QuantConfigResolver.Resolve(model, configs, algorithm.Rules, options.Defaults,
             warning => log.Warning(MessageSensitivity.None, warning));

@@ -45,24 +45,39 @@ public static class TextTokenizer
     public static OnnxScoringEstimator Create(MLContext ml, string vocabularyPath, string inputColumnName = "Text", int maxTokens = 128, bool lowerCase = true)
     {
         ArgumentNullException.ThrowIfNull(ml);
-        ArgumentNullException.ThrowIfNull(vocabularyPath);
-        if (!File.Exists(vocabularyPath)) throw new FileNotFoundException($"No vocabulary at '{vocabularyPath}' (vocabularyPath).", vocabularyPath);
-        if (maxTokens is < 2 or > MaxTokensLimit)
-            throw new ArgumentOutOfRangeException(nameof(maxTokens), maxTokens, $"maxTokens must hold [CLS] and [SEP]: 2 to {MaxTokensLimit}.");
+        var vocabulary = ReadVocabulary(vocabularyPath, inputColumnName, maxTokens, (nameof(vocabularyPath), nameof(inputColumnName), nameof(maxTokens)));
         var outputs = new[] { InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn };
-        if (string.IsNullOrWhiteSpace(inputColumnName) || outputs.Contains(inputColumnName))
-            throw new ArgumentException($"inputColumnName must name a text column other than the token columns ({string.Join(", ", outputs)}).", nameof(inputColumnName));
-        var vocabulary = File.ReadAllText(vocabularyPath);
-        var tokens = vocabulary.Split('\n').Select(line => line.TrimEnd('\r')).ToHashSet(StringComparer.Ordinal);
-        var missing = new[] { "[CLS]", "[SEP]", "[UNK]", "[PAD]" }.Where(t => !tokens.Contains(t)).ToArray();
-        if (missing.Length > 0)
-            throw new ArgumentException($"'{vocabularyPath}' is not a BERT WordPiece vocabulary: it lacks {string.Join(", ", missing)}.", nameof(vocabularyPath));
-
         var model = BertTokenizerGraph.Build(vocabulary, maxTokens, lowerCase, inputColumnName, (InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn));
         OnnxInference.UseOrtExtensions(ml);
         // OnnxTransformer reads its model from a file (and copies the bytes into the .zip on save); one file per distinct
         // tokenizer, named by its content, so repeated pipelines share it and nothing is rewritten under a running one.
         return ml.Transforms.ApplyOnnxModel(outputs, new[] { inputColumnName }, CachedFile(model), shapeDictionary: null, gpuDeviceId: null, fallbackToCpu: false);
+    }
+
+    /// <summary>Checks a tokenizer's vocabulary file, text column and token count, and returns the vocabulary's content.
+    /// Errors name the arguments as <paramref name="names"/> gives them (the catalog's parameters, or an options
+    /// class's properties), with <paramref name="paramName"/> as the exceptions' parameter (null: each one's name).</summary>
+    /// <exception cref="FileNotFoundException">No vocabulary file.</exception>
+    /// <exception cref="ArgumentException">A vocabulary without [CLS]/[SEP]/[UNK]/[PAD], or an empty or token-column name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A token count below 2 or above <see cref="MaxTokensLimit"/>.</exception>
+    internal static string ReadVocabulary(string vocabularyPath, string inputColumnName, int maxTokens,
+        (string Vocabulary, string Column, string MaxTokens) names, string? paramName = null)
+    {
+        ArgumentNullException.ThrowIfNull(vocabularyPath, paramName ?? names.Vocabulary);
+        if (!File.Exists(vocabularyPath)) throw new FileNotFoundException($"No vocabulary at '{vocabularyPath}' ({names.Vocabulary}).", vocabularyPath);
+        if (maxTokens is < 2 or > MaxTokensLimit)
+            throw new ArgumentOutOfRangeException(paramName ?? names.MaxTokens, maxTokens, $"{names.MaxTokens} must hold [CLS] and [SEP]: 2 to {MaxTokensLimit}.");
+        var outputs = new[] { InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn };
+        if (string.IsNullOrWhiteSpace(inputColumnName) || outputs.Contains(inputColumnName))
+            throw new ArgumentException($"{names.Column} must name a text column other than the token columns ({string.Join(", ", outputs)}).",
+                paramName ?? names.Column);
+        var vocabulary = File.ReadAllText(vocabularyPath);
+        var tokens = vocabulary.Split('\n').Select(line => line.TrimEnd('\r')).ToHashSet(StringComparer.Ordinal);
+        var missing = new[] { "[CLS]", "[SEP]", "[UNK]", "[PAD]" }.Where(t => !tokens.Contains(t)).ToArray();
+        if (missing.Length > 0)
+            throw new ArgumentException($"'{vocabularyPath}' is not a BERT WordPiece vocabulary: it lacks {string.Join(", ", missing)}.",
+                paramName ?? names.Vocabulary);
+        return vocabulary;
     }
 
     private static string CachedFile(byte[] model)
