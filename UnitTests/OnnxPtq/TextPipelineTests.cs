@@ -244,6 +244,11 @@ public sealed class TextPipelineTests
             StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => fusedEstimator.GetOutputSchema(SchemaShapes.Of(noText.Schema))).Message, "'Text'");
             fusedOptions.TextInput.VocabularyPath = "missing-vocab.txt";
             Assert.ThrowsExactly<FileNotFoundException>(() => ml.Quantization().Int4(fusedOptions));
+            fusedOptions.TextInput = new TextInputOptions { VocabularyPath = vocabulary, TextColumnName = "input_ids" };
+            Assert.AreEqual("TextInput", Assert.ThrowsExactly<ArgumentException>(() => ml.Quantization().Int4(fusedOptions)).ParamName,
+                "a token column cannot be the text column, refused when the estimator is made");
+            fusedOptions.TextInput = new TextInputOptions { VocabularyPath = vocabulary, MaxTokens = 1 };
+            Assert.AreEqual("TextInput", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Quantization().Int4(fusedOptions)).ParamName);
         }
         finally
         {
