@@ -133,6 +133,35 @@ public sealed class TextPipelineTests
     }
 
     [TestMethod]
+    public void UseCpuThreads_SetsTheThreads_AndKeepsTheProviderAndExtensionsInstalled()
+    {
+        var vocabulary = Vocabulary();
+        try
+        {
+            var ml = new MLContext();
+            var created = 0;
+            ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () => { created++; return new SessionOptions(); } });
+            OnnxInference.UseOrtExtensions(ml);
+            OnnxInference.UseCpuThreads(ml, threads: 1);
+            OnnxInference.UseOrtExtensions(ml); // already registered through the wrapped options: not again
+
+            using (var options = ml.GetOnnxSessionOption().CreateSessionOptions()) Assert.AreEqual(1, options.IntraOpNumThreads);
+            var rows = Tokenize(ml, vocabulary, 4, "small"); // the tokenizer step needs the extensions' operators
+            CollectionAssert.AreEqual(new long[] { 2, 11, 3, 0 }, rows[0].input_ids);
+            Assert.IsGreaterThan(1, created, "the session options installed first were used");
+
+            using var sleeping = OnnxInference.CreateCpuSessionOptions(threads: 3);
+            Assert.AreEqual(3, sleeping.IntraOpNumThreads);
+            Assert.AreEqual("threads", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => OnnxInference.CreateCpuSessionOptions(-1)).ParamName);
+            Assert.AreEqual("threads", Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => OnnxInference.UseCpuThreads(ml, -2)).ParamName);
+        }
+        finally
+        {
+            File.Delete(vocabulary);
+        }
+    }
+
+    [TestMethod]
     public void MeanPooling_InTheModel_EqualsPoolingTheHiddenStates_AndIsUnitLength()
     {
         var ml = new MLContext(seed: 1);
