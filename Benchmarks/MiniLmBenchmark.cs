@@ -10,8 +10,7 @@ namespace MLNetQuant.Benchmarks;
 /// <summary>One quantization run of a sentence embedder: size, speed against ORT float side by side, embedding cosine and
 /// top-10 retrieval agreement. Written with snake_case names (speedup_vs_float, size_ratio …), as the issue asks.</summary>
 internal sealed record EmbedderResult(string Name, string Algorithm, string Model, int Sentences, int Queries, int Batch, int Tokens,
-    double QuantizeSeconds, double FloatMsPerBatch, double QuantizedMsPerBatch, double SpeedupVsFloat,
-    double FloatMsSleepingThreads, double QuantizedMsSleepingThreads, double SpeedupBestSettings, double Cosine, double MinCosine, double Top10Overlap,
+    double QuantizeSeconds, double FloatMsPerBatch, double QuantizedMsPerBatch, double SpeedupVsFloat, double Cosine, double MinCosine, double Top10Overlap,
     long FloatBytes, long QuantizedBytes, double SizeRatio, int Threads, string Data, string Command);
 
 /// <summary>A way to quantize the embedder: the result's name, what it does, and the estimator over the float model's path.</summary>
@@ -92,16 +91,11 @@ internal static class MiniLmBenchmark
         var evaluated = texts.ToHashSet(StringComparer.Ordinal);
         var calibration = MiniLmModel.Sentences(2 * sentences).Where(t => !evaluated.Contains(t)).Take(128).ToArray();
         var calibrationRows = Encode(vocabPath, calibration);
-        using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+        using var options = SideBySide.SessionOptions(threads); // idle threads sleep: see SideBySide
         using var floatSession = new InferenceSession(modelPath, options);
-        // Every model is also timed with ONNX Runtime's idle threads sleeping instead of spinning (its default): float is
-        // faster spinning, int8 sleeping on this machine; SpeedupBestSettings compares each at its faster setting.
-        using var sleeping = OnnxInference.CreateCpuSessionOptions(threads);
-        using var floatSleeping = new InferenceSession(modelPath, sleeping);
         var floatEmbeddings = Embed(floatSession, rows, embedder.ClsPooling);
         var batch = rows.Take(Batch).ToArray();
         Time(floatSession, batch, 2);
-        Time(floatSleeping, batch, 2);
         var results = new List<EmbedderResult>();
         foreach (var variant in variants)
         {
@@ -123,24 +117,19 @@ internal static class MiniLmBenchmark
             }
 
             // Speed: one batch of 8 × 128 tokens, each session warmed up, then seven alternating rounds (SideBySide).
-            using var quantizedSleeping = new InferenceSession(bytes, sleeping);
             Time(session, batch, 2);
-            Time(quantizedSleeping, batch, 2);
-            var medians = SideBySide.Medians(7, () => Time(floatSession, batch, 5), () => Time(session, batch, 5),
-                () => Time(floatSleeping, batch, 5), () => Time(quantizedSleeping, batch, 5));
-            var (floatMs, quantizedMs, floatSleepingMs, quantizedSleepingMs) = (medians[0], medians[1], medians[2], medians[3]);
-            var bestSettings = Math.Min(floatMs, floatSleepingMs) / Math.Min(quantizedMs, quantizedSleepingMs);
+            var medians = SideBySide.Medians(7, () => Time(floatSession, batch, 5), () => Time(session, batch, 5));
+            var (floatMs, quantizedMs) = (medians[0], medians[1]);
             var floatBytes = new FileInfo(modelPath).Length;
             var result = new EmbedderResult(variant.Name, variant.Algorithm, embedder.ModelName, texts.Length, queries, Batch, Tokens,
                 Math.Round(quantizeSeconds, 1), Math.Round(floatMs, 2), Math.Round(quantizedMs, 2), Math.Round(floatMs / quantizedMs, 2),
-                Math.Round(floatSleepingMs, 2), Math.Round(quantizedSleepingMs, 2), Math.Round(bestSettings, 2),
                 Math.Round(cosines.Average(), 5), Math.Round(cosines.Min(), 5), Math.Round(overlap, 3),
                 floatBytes, bytes.LongLength, Math.Round((double)bytes.LongLength / floatBytes, 4), threads,
                 ".NET API documentation summaries (the SDK's reference-pack XML), tokenized by the pipeline's TokenizeText step (ONNX Runtime Extensions' BertTokenizer), padded to 128 tokens",
                 command);
             ResultFile.Write(output, result.Name, result, snakeCase: true);
             Console.WriteLine($"==> {embedder.CacheName} {variant.Name}: {result.FloatMsPerBatch:F1} → {result.QuantizedMsPerBatch:F1} ms per batch of {Batch}×{Tokens} " +
-                $"({result.SpeedupVsFloat:F2}×; idle threads sleeping {floatSleepingMs:F1} → {quantizedSleepingMs:F1}, each at its faster setting {bestSettings:F2}×); embedding cosine mean {result.Cosine:F4} (min {result.MinCosine:F4}) over {texts.Length} sentences; " +
+                $"({result.SpeedupVsFloat:F2}×); embedding cosine mean {result.Cosine:F4} (min {result.MinCosine:F4}) over {texts.Length} sentences; " +
                 $"top-10 overlap {result.Top10Overlap:P0} over {queries} queries; size {result.SizeRatio:P1}; quantized in {result.QuantizeSeconds:F1} s");
             results.Add(result);
         }

@@ -95,7 +95,7 @@ internal sealed class OnnxBenchmark
     public List<OnnxLatencyResult> Latency(byte[] floatModel, byte[] int8Model, int rounds)
     {
         var results = new List<OnnxLatencyResult>();
-        using var options = new SessionOptions { IntraOpNumThreads = _threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+        using var options = SideBySide.SessionOptions(_threads); // idle threads sleep: see SideBySide
         using var floatSession = new InferenceSession(floatModel, options);
         using var int8Session = new InferenceSession(int8Model, options);
         foreach (var batch in new[] { 1, 64 })

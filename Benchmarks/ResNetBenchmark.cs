@@ -12,13 +12,8 @@ namespace MLNetQuant.Benchmarks;
 /// with the float model on held-out images (cosine of the 512-d features), ORT latency at batch 1 and 32, size.</summary>
 internal sealed record ResNetResult(string Name, int CalibrationRows, int EvaluationRows, double MeanCosine, double MinCosine,
     double FloatMsPerImageBatch1, double Int8MsPerImageBatch1, double SpeedupBatch1, double FloatMsPerImageBatch32,
-    double Int8MsPerImageBatch32, double SpeedupBatch32, IdleThreadTimings SleepingIdleThreads, long FloatBytes, long Int8Bytes, double SizeRatio, int FoldedBatchNorms,
+    double Int8MsPerImageBatch32, double SpeedupBatch32, long FloatBytes, long Int8Bytes, double SizeRatio, int FoldedBatchNorms,
     double CalibrationSeconds, int Threads, string Data, string Command);
-
-/// <summary>The same timings with ONNX Runtime's idle intra-op threads sleeping instead of spinning
-/// (<c>OnnxInference.CreateCpuSessionOptions</c>), and the speed-ups with each model at its faster setting.</summary>
-internal sealed record IdleThreadTimings(double FloatMsBatch1, double Int8MsBatch1, double FloatMsBatch32, double Int8MsBatch32,
-    double BestSettingsSpeedupBatch1, double BestSettingsSpeedupBatch32);
 
 internal static class ResNetBenchmark
 {
@@ -45,14 +40,9 @@ internal static class ResNetBenchmark
         var int8Model = quantized.GetOnnxBytes();
         var foldedBatchNorms = 22 - global::Onnx.ModelProto.Parser.ParseFrom(floatModel).Graph.Node.Count(n => n.OpType == "BatchNormalization");
 
-        using var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+        using var options = SideBySide.SessionOptions(threads); // idle threads sleep: see SideBySide
         using var floatSession = new InferenceSession(floatModel, options);
         using var int8Session = new InferenceSession(int8Model, options);
-        // ONNX Runtime's default spins idle threads; each model is also timed with them sleeping (float is faster spinning,
-        // int8 sleeping on this machine), so the table can compare each at its faster setting.
-        using var sleeping = OnnxInference.CreateCpuSessionOptions(threads);
-        using var floatSleeping = new InferenceSession(floatModel, sleeping);
-        using var int8Sleeping = new InferenceSession(int8Model, sleeping);
         var inputName = floatSession.InputMetadata.Keys.Single();
         var outputName = floatSession.OutputMetadata.Keys.First();
 
@@ -81,34 +71,26 @@ internal static class ResNetBenchmark
         // buffers), then float and int8 alternate over seven rounds (SideBySide).
         var one = held.Take(1).ToArray();
         var thirtyTwo = held.Take(32).ToArray();
-        (InferenceSession Session, string Input, string Output)[] timed =
-        {
-            (floatSession, inputName, outputName), (int8Session, "Features", "Score"),
-            (floatSleeping, inputName, outputName), (int8Sleeping, "Features", "Score"),
-        };
-        foreach (var (session, input, outputTensor) in timed)
-        {
-            Time(session, input, outputTensor, one, 3);
-            Time(session, input, outputTensor, thirtyTwo, 1);
-        }
-        var medians = SideBySide.Medians(7, timed.Select(t => (Func<double>)(() => Time(t.Session, t.Input, t.Output, one, 20)))
-            .Concat(timed.Select(t => (Func<double>)(() => Time(t.Session, t.Input, t.Output, thirtyTwo, 2)))).ToArray());
-        var (f1, q1, f32, q32) = (medians[0], medians[1], medians[4], medians[5]);
-        var (fs1, qs1, fs32, qs32) = (medians[2], medians[3], medians[6], medians[7]);
-        var idle = new IdleThreadTimings(Math.Round(fs1, 2), Math.Round(qs1, 2), Math.Round(fs32, 2), Math.Round(qs32, 2),
-            Math.Round(Math.Min(f1, fs1) / Math.Min(q1, qs1), 2), Math.Round(Math.Min(f32, fs32) / Math.Min(q32, qs32), 2));
+        Time(floatSession, inputName, outputName, one, 3);
+        Time(int8Session, "Features", "Score", one, 3);
+        Time(floatSession, inputName, outputName, thirtyTwo, 1);
+        Time(int8Session, "Features", "Score", thirtyTwo, 1);
+        var medians = SideBySide.Medians(7,
+            () => Time(floatSession, inputName, outputName, one, 20),
+            () => Time(int8Session, "Features", "Score", one, 20),
+            () => Time(floatSession, inputName, outputName, thirtyTwo, 2),
+            () => Time(int8Session, "Features", "Score", thirtyTwo, 2));
+        var (f1, q1, f32, q32) = (medians[0], medians[1], medians[2], medians[3]);
         var originalBytes = new FileInfo(modelPath).Length;
         var result = new ResNetResult("resnet18-observer-w8a8", calibrationRows, held.Length, Math.Round(cosines.Average(), 5),
             Math.Round(cosines.Min(), 5), Math.Round(f1, 2), Math.Round(q1, 2), Math.Round(f1 / q1, 2), Math.Round(f32, 2), Math.Round(q32, 2),
-            Math.Round(f32 / q32, 2), idle, originalBytes, int8Model.LongLength, Math.Round((double)int8Model.LongLength / originalBytes, 4),
+            Math.Round(f32 / q32, 2), originalBytes, int8Model.LongLength, Math.Round((double)int8Model.LongLength / originalBytes, 4),
             foldedBatchNorms, Math.Round(calibrationSeconds, 1), threads,
             "Fashion-MNIST images (calibration: training set; evaluation: test set) scaled ×8 to 224×224 with nearest neighbours, grey copied to 3 channels, 0–255 minus the package's ImageNet mean image",
             command);
         ResultFile.Write(output, result.Name, result);
         Console.WriteLine($"==> ResNet-18 PTQ: cosine mean {result.MeanCosine:F4} (min {result.MinCosine:F4}) on {held.Length} images; " +
             $"batch 1 {f1:F2} → {q1:F2} ms/image ({result.SpeedupBatch1:F2}×), batch 32 {f32:F2} → {q32:F2} ms/image ({result.SpeedupBatch32:F2}×); " +
-            $"idle threads sleeping: float {fs1:F2} / {fs32:F2}, int8 {qs1:F2} / {qs32:F2} ms/image — each at its faster setting " +
-            $"{idle.BestSettingsSpeedupBatch1:F2}× / {idle.BestSettingsSpeedupBatch32:F2}×; " +
             $"size {result.SizeRatio:P1}; {foldedBatchNorms} BN folded; calibration {calibrationSeconds:F0} s");
         return result;
     }

@@ -57,9 +57,11 @@ public static class OnnxInference
 
     /// <summary>ONNX Runtime session options for the CPU: <paramref name="threads"/> intra-op threads (0: ONNX Runtime's
     /// default, one per core) that sleep between parallel sections unless <paramref name="spinWhenIdle"/>. ONNX Runtime's
-    /// own default is to spin; on this project's 2-core benchmark machine spinning costs the int8 models 10–25 % (ResNet-18
-    /// at batch 1: 4.8 → 3.6 ms per image without it; MiniLM SmoothQuant: 39 → 35 ms per batch) while float models run
-    /// 3–6 % faster with it (BENCHMARKS.md, "Idle threads"). Measure on your own machine: many-core hosts may differ.</summary>
+    /// own default is to spin, which costs when several sessions in one process run one after the other (a float and an
+    /// int8 model, a detector then a recognizer): the idle session's worker keeps spinning into the next session's work and
+    /// takes a core it needs. Measured on 2 cores (BENCHMARKS.md, "Idle threads"): ResNet-18 float and int8 alternating,
+    /// both spinning, 12.5 / 5.0 ms per image at batch 1; both sleeping 11.7 / 4.1 ms — and each alone in its process
+    /// runs as fast either way.</summary>
     public static SessionOptions CreateCpuSessionOptions(int threads = 0, bool spinWhenIdle = false)
     {
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "The thread count must be >= 0 (0: ONNX Runtime's default).");
@@ -70,8 +72,9 @@ public static class OnnxInference
 
     /// <summary>Makes every ONNX session <paramref name="ml"/> creates use <paramref name="threads"/> intra-op threads
     /// (0: ONNX Runtime's default) that sleep between parallel sections unless <paramref name="spinWhenIdle"/> (see
-    /// <see cref="CreateCpuSessionOptions"/> for the measured effect), keeping the options already installed (an execution
-    /// provider, ONNX Runtime Extensions). Production code without MLNetQuant does the same before <c>Model.Load</c>:
+    /// <see cref="CreateCpuSessionOptions"/>: it matters when several models run alternately in one process), keeping the
+    /// options already installed (an execution provider, ONNX Runtime Extensions). Production code without MLNetQuant
+    /// does the same before <c>Model.Load</c>:
     /// <code>ml.SetOnnxSessionOption(new OnnxSessionOptions { CreateSessionOptions = () =&gt; { var options = new SessionOptions();
     ///     options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); return options; } });</code></summary>
     public static void UseCpuThreads(MLContext ml, int threads = 0, bool spinWhenIdle = false)
