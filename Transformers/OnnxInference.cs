@@ -4,10 +4,10 @@ using Microsoft.ML.Transforms.Onnx;
 
 namespace MLNetQuant;
 
-/// <summary>Chooses ONNX Runtime's execution provider for ML.NET's ONNX transformers — the ones MLNetQuant's models
-/// run on, before and after <c>Model.Load</c>. ML.NET throws (EntryPointNotFoundException, ML.NET #4656) when
-/// <c>MLContext.GpuDeviceId</c> is set but only the CPU ONNX Runtime package is present; this helper asks ONNX Runtime
-/// what it has instead.</summary>
+/// <summary>Chooses ONNX Runtime's execution provider, operator extensions and CPU threading for ML.NET's ONNX
+/// transformers — the ones MLNetQuant's models run on, before and after <c>Model.Load</c>. ML.NET throws
+/// (EntryPointNotFoundException, ML.NET #4656) when <c>MLContext.GpuDeviceId</c> is set but only the CPU ONNX Runtime
+/// package is present; this helper asks ONNX Runtime what it has instead.</summary>
 public static class OnnxInference
 {
     /// <summary>Installs session options on <paramref name="ml"/> that use CUDA device <paramref name="cudaDeviceId"/>
@@ -64,7 +64,7 @@ public static class OnnxInference
     /// runs as fast either way.</summary>
     public static SessionOptions CreateCpuSessionOptions(int threads = 0, bool spinWhenIdle = false)
     {
-        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "The thread count must be >= 0 (0: ONNX Runtime's default).");
+        ValidateThreads(threads);
         var options = new SessionOptions();
         Configure(options, threads, spinWhenIdle);
         return options;
@@ -80,7 +80,7 @@ public static class OnnxInference
     public static void UseCpuThreads(MLContext ml, int threads = 0, bool spinWhenIdle = false)
     {
         ArgumentNullException.ThrowIfNull(ml);
-        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "The thread count must be >= 0 (0: ONNX Runtime's default).");
+        ValidateThreads(threads);
         var current = ml.GetOnnxSessionOption();
         var create = current?.CreateSessionOptions;
         var options = new OnnxSessionOptions
@@ -94,6 +94,11 @@ public static class OnnxInference
         };
         if (current is not null && WithExtensions.TryGetValue(current, out _)) WithExtensions.Add(options, new object());
         ml.SetOnnxSessionOption(options);
+    }
+
+    private static void ValidateThreads(int threads)
+    {
+        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), threads, "The thread count must be >= 0 (0: ONNX Runtime's default).");
     }
 
     private static void Configure(SessionOptions options, int threads, bool spinWhenIdle)
