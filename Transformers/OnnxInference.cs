@@ -39,20 +39,8 @@ public static class OnnxInference
     public static void UseOrtExtensions(MLContext ml)
     {
         ArgumentNullException.ThrowIfNull(ml);
-        var current = ml.GetOnnxSessionOption();
-        if (current is not null && WithExtensions.TryGetValue(current, out _)) return;
-        var create = current?.CreateSessionOptions;
-        var options = new OnnxSessionOptions
-        {
-            CreateSessionOptions = () =>
-            {
-                var session = create is null ? Defaults(current) : create();
-                session.RegisterOrtExtensions();
-                return session;
-            },
-        };
-        WithExtensions.Add(options, new object());
-        ml.SetOnnxSessionOption(options);
+        if (HasExtensions(ml.GetOnnxSessionOption())) return;
+        AddToInstalled(ml, session => session.RegisterOrtExtensions(), registersExtensions: true);
     }
 
     /// <summary>ONNX Runtime session options for the CPU: <paramref name="threads"/> intra-op threads (0: ONNX Runtime's
@@ -81,6 +69,13 @@ public static class OnnxInference
     {
         ArgumentNullException.ThrowIfNull(ml);
         ValidateThreads(threads);
+        AddToInstalled(ml, session => Configure(session, threads, spinWhenIdle), registersExtensions: false);
+    }
+
+    // Installs session options that build on those installed on ml (or on ML.NET's defaults) and then apply configure;
+    // they count as registering the Extensions' operators when configure does or the installed ones did.
+    private static void AddToInstalled(MLContext ml, Action<SessionOptions> configure, bool registersExtensions)
+    {
         var current = ml.GetOnnxSessionOption();
         var create = current?.CreateSessionOptions;
         var options = new OnnxSessionOptions
@@ -88,13 +83,15 @@ public static class OnnxInference
             CreateSessionOptions = () =>
             {
                 var session = create is null ? Defaults(current) : create();
-                Configure(session, threads, spinWhenIdle);
+                configure(session);
                 return session;
             },
         };
-        if (current is not null && WithExtensions.TryGetValue(current, out _)) WithExtensions.Add(options, new object());
+        if (registersExtensions || HasExtensions(current)) WithExtensions.Add(options, new object());
         ml.SetOnnxSessionOption(options);
     }
+
+    private static bool HasExtensions(OnnxSessionOptions? options) => options is not null && WithExtensions.TryGetValue(options, out _);
 
     private static void ValidateThreads(int threads)
     {

@@ -12,7 +12,7 @@ internal static class TextInputModel
     /// <exception cref="ArgumentException">The model reads a column the tokenizer does not write.</exception>
     public static byte[] Prepend(QuantizedModel quantized, TextInputOptions text)
     {
-        var tokenColumns = new[] { TextTokenizer.InputIdsColumn, TextTokenizer.AttentionMaskColumn, TextTokenizer.TokenTypeIdsColumn };
+        var tokenColumns = TextTokenizer.TokenColumns;
         var others = quantized.InputColumns.Except(tokenColumns).ToArray();
         if (others.Length > 0)
             throw new ArgumentException($"TextInput: the model also reads {string.Join(", ", others.Select(o => $"'{o}'"))}, which the tokenizer does not " +

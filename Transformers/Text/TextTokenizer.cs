@@ -28,6 +28,9 @@ public static class TextTokenizer
     /// <summary>The Int64 column of segment ids (all 0: one sentence per row).</summary>
     public const string TokenTypeIdsColumn = "token_type_ids";
 
+    // The three columns the step writes, in the order it writes them.
+    internal static readonly string[] TokenColumns = { InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn };
+
     /// <summary>The largest <c>maxTokens</c>: BERT-family models have at most 512 positions; 8192 leaves room for longer ones.</summary>
     public const int MaxTokensLimit = 8192;
 
@@ -46,12 +49,11 @@ public static class TextTokenizer
     {
         ArgumentNullException.ThrowIfNull(ml);
         var vocabulary = ReadVocabulary(vocabularyPath, inputColumnName, maxTokens, (nameof(vocabularyPath), nameof(inputColumnName), nameof(maxTokens)));
-        var outputs = new[] { InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn };
         var model = BertTokenizerGraph.Build(vocabulary, maxTokens, lowerCase, inputColumnName, (InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn));
         OnnxInference.UseOrtExtensions(ml);
         // OnnxTransformer reads its model from a file (and copies the bytes into the .zip on save); one file per distinct
         // tokenizer, named by its content, so repeated pipelines share it and nothing is rewritten under a running one.
-        return ml.Transforms.ApplyOnnxModel(outputs, new[] { inputColumnName }, CachedFile(model), shapeDictionary: null, gpuDeviceId: null, fallbackToCpu: false);
+        return ml.Transforms.ApplyOnnxModel(TokenColumns, new[] { inputColumnName }, CachedFile(model), shapeDictionary: null, gpuDeviceId: null, fallbackToCpu: false);
     }
 
     /// <summary>Checks a tokenizer's vocabulary file, text column and token count, and returns the vocabulary's content.
@@ -67,9 +69,8 @@ public static class TextTokenizer
         if (!File.Exists(vocabularyPath)) throw new FileNotFoundException($"No vocabulary at '{vocabularyPath}' ({names.Vocabulary}).", vocabularyPath);
         if (maxTokens is < 2 or > MaxTokensLimit)
             throw new ArgumentOutOfRangeException(paramName ?? names.MaxTokens, maxTokens, $"{names.MaxTokens} must hold [CLS] and [SEP]: 2 to {MaxTokensLimit}.");
-        var outputs = new[] { InputIdsColumn, AttentionMaskColumn, TokenTypeIdsColumn };
-        if (string.IsNullOrWhiteSpace(inputColumnName) || outputs.Contains(inputColumnName))
-            throw new ArgumentException($"{names.Column} must name a text column other than the token columns ({string.Join(", ", outputs)}).",
+        if (string.IsNullOrWhiteSpace(inputColumnName) || TokenColumns.Contains(inputColumnName))
+            throw new ArgumentException($"{names.Column} must name a text column other than the token columns ({string.Join(", ", TokenColumns)}).",
                 paramName ?? names.Column);
         var vocabulary = File.ReadAllText(vocabularyPath);
         var tokens = vocabulary.Split('\n').Select(line => line.TrimEnd('\r')).ToHashSet(StringComparer.Ordinal);
