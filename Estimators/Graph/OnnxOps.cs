@@ -444,79 +444,69 @@ internal static class OnnxOps
             };
         }
 
+        // Axis by axis, with ONNX Runtime's taps (ResizeSampling): gathers weighed and summed, so gradients flow.
         private Tensor Resize()
         {
-            var rank = X.dim();
-            var inputShape = X.shape;
-            long[] outputShape;
-            if (Optional(3) is { } sizesTensor && sizesTensor.numel() > 0)
-                outputShape = Longs(sizesTensor);
-            else if (Optional(2) is { } scalesTensor && scalesTensor.numel() > 0)
-            {
-                using var cpu = scalesTensor.cpu();
-                var scales = cpu.data<float>().ToArray();
-                outputShape = inputShape.Select((d, i) => (long)Math.Floor(d * scales[i])).ToArray();
-            }
-            else throw Refuse("neither scales nor sizes are given");
-            if (outputShape[0] != inputShape[0] || outputShape[1] != inputShape[1]) throw Refuse("resizing the batch or channel axis");
-            var mode = String("mode", "nearest");
-            var transform = String("coordinate_transformation_mode", "half_pixel");
-            if (mode == "linear")
-            {
-                if (rank != 4) throw Refuse("linear resize of a tensor that is not 4-D");
-                if (transform is not ("align_corners" or "half_pixel" or "pytorch_half_pixel"))
-                    throw Refuse($"linear resize with coordinate_transformation_mode {transform}");
-                return F.interpolate(X, outputShape[2..], mode: InterpolationMode.Bilinear, align_corners: transform == "align_corners");
-            }
-            if (mode != "nearest") throw Refuse($"resize mode {mode}");
-            // Nearest: the ONNX formula, axis by axis, as an index gather (exact for every coordinate and rounding mode).
-            var nearest = String("nearest_mode", "round_prefer_floor");
+            var rank = (int)X.dim();
+            var scales = Optional(2) is { } s && s.numel() > 0 ? Floats(s) : null;
+            var sizes = Optional(3) is { } z && z.numel() > 0 ? Longs(z) : null;
+            var (outputShape, axisScales) = ResizeSampling.Geometry(X.shape, scales, sizes, Ints("axes"),
+                String("keep_aspect_ratio_policy", "stretch"), Refuse);
+            var mode = new ResizeMode(String("mode", "nearest"), String("coordinate_transformation_mode", "half_pixel"),
+                String("nearest_mode", "round_prefer_floor"), Float("cubic_coeff_a", -0.75f), Int("exclude_outside", 0) == 1,
+                Int("antialias", 0) == 1);
+            if (mode.Interpolation != "nearest" && !IsFloating(X)) throw Refuse($"{mode.Interpolation} resize of {X.dtype} data");
             var y = X;
-            for (var axis = 2; axis < rank; axis++)
+            for (var axis = 0; axis < rank; axis++)
             {
-                if (outputShape[axis] == inputShape[axis]) continue;
-                var index = NearestIndices(inputShape[axis], outputShape[axis], transform, nearest);
-                using var indices = tensor(index, device: X.device);
-                y = y.index_select(axis, indices);
+                // An axis kept at scale 1 maps every position to itself (tf_half_pixel_for_nn shifts by half a pixel).
+                if (outputShape[axis] == X.shape[axis] && axisScales[axis] == 1f && mode.Transform != "tf_half_pixel_for_nn") continue;
+                y = Sample(y, axis, ResizeSampling.For(X.shape[axis], outputShape[axis], axisScales[axis], mode, Refuse));
             }
             return ReferenceEquals(y, X) ? X.alias() : y;
         }
 
-        private long[] NearestIndices(long input, long output, string transform, string nearest)
+        private static Tensor Sample(Tensor x, int axis, ResizeSampling.Taps taps)
         {
-            var scale = (double)output / input;
-            var indices = new long[output];
-            for (var i = 0; i < output; i++)
+            if (taps.Weights is null)
             {
-                var x = transform switch
-                {
-                    "half_pixel" => (i + 0.5) / scale - 0.5,
-                    "pytorch_half_pixel" => output > 1 ? (i + 0.5) / scale - 0.5 : 0,
-                    "align_corners" => output > 1 ? i * (input - 1) / (double)(output - 1) : 0,
-                    "asymmetric" => i / scale,
-                    "tf_half_pixel_for_nn" => (i + 0.5) / scale,
-                    _ => throw Refuse($"coordinate_transformation_mode {transform}"),
-                };
-                var rounded = nearest switch
-                {
-                    "round_prefer_floor" => x - Math.Floor(x) == 0.5 ? Math.Floor(x) : Math.Round(x),
-                    "round_prefer_ceil" => x - Math.Floor(x) == 0.5 ? Math.Ceiling(x) : Math.Round(x),
-                    "floor" => Math.Floor(x),
-                    "ceil" => Math.Ceiling(x),
-                    _ => throw Refuse($"nearest_mode {nearest}"),
-                };
-                indices[i] = Math.Clamp((long)rounded, 0, input - 1);
+                using var index = tensor(taps.Indices[0], device: x.device);
+                return x.index_select(axis, index);
             }
-            return indices;
+            var weightShape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
+            weightShape[axis] = taps.Indices[0].Length;
+            Tensor? sum = null;
+            for (var t = 0; t < taps.Indices.Length; t++)
+            {
+                using var index = tensor(taps.Indices[t], device: x.device);
+                using var weights = tensor(taps.Weights[t], device: x.device).to_type(x.dtype).reshape(weightShape);
+                var term = x.index_select(axis, index).mul(weights);
+                sum = sum is null ? term : sum.add(term, CachedScalars.One);
+            }
+            return sum!;
+        }
+
+        private static float[] Floats(Tensor t)
+        {
+            using var cpu = t.cpu();
+            using var floats = cpu.to_type(ScalarType.Float32);
+            return floats.data<float>().ToArray();
         }
 
         private Tensor Pad()
         {
             var pads = Longs(In(1));
             var rank = (int)X.dim();
-            if (Optional(3) is not null) throw Refuse("Pad with an axes input");
-            var begin = pads[..rank];
-            var end = pads[rank..];
+            // Opset 18's axes input: pads holds the begins then the ends of the listed axes only.
+            var axes = Optional(3) is { } a ? Longs(a).Select(d => (int)Axis(d, rank)).ToArray() : Enumerable.Range(0, rank).ToArray();
+            if (pads.Length != 2 * axes.Length) throw Refuse($"{pads.Length} pads for {axes.Length} axes");
+            var begin = new long[rank];
+            var end = new long[rank];
+            for (var i = 0; i < axes.Length; i++)
+            {
+                begin[axes[i]] = pads[i];
+                end[axes[i]] = pads[axes.Length + i];
+            }
             var mode = String("mode", "constant");
             var value = Optional(2) is { } constant && constant.numel() > 0 ? Scalar(constant) : 0;
             var first = Array.FindIndex(Enumerable.Range(0, rank).Select(d => begin[d] != 0 || end[d] != 0).ToArray(), p => p);
