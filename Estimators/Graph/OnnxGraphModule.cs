@@ -12,8 +12,8 @@ internal delegate Tensor[] OnnxNodeRunner(OnnxNodeModule node, Tensor?[] inputs)
 /// <summary>An imported ONNX graph (see <see cref="OnnxImporter"/>) as a trainable TorchSharp module: nodes run op by
 /// op in the graph's order (<see cref="OnnxOps"/>), learnable initializers are parameters and the others buffers, so
 /// the same graph that ONNX Runtime runs is fine-tuned, quantized and written back with Q/DQ. Learnable are the float
-/// weights and biases of Conv/ConvTranspose/Gemm/MatMul, embedding tables (Gather data), normalisation scales and
-/// shifts, and the non-scalar constants of Add/Sub/Mul/Div (biases, LayerNorm's γ and β after decomposition); scalars,
+/// weights and biases of Conv/ConvTranspose/Gemm/MatMul, Einsum's constant operands, embedding tables (Gather data),
+/// normalisation scales and shifts, PRelu's slopes, and the non-scalar constants of Add/Sub/Mul/Div (biases, LayerNorm's γ and β after decomposition); scalars,
 /// shapes and indices stay constant. BatchNormalization was folded at import: fine-tuning an inference graph keeps
 /// the statistics it shipped with.</summary>
 internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
@@ -180,9 +180,15 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
                 case "MatMul" or "Gather":
                     Take(node, node.OpType == "Gather" ? 0 : 1);
                     break;
-                case "LayerNormalization" or "BatchNormalization":
+                case "LayerNormalization" or "BatchNormalization" or "InstanceNormalization":
                     Take(node, 1);
                     Take(node, 2);
+                    break;
+                case "PRelu":
+                    Take(node, 1);
+                    break;
+                case "Einsum":
+                    for (var i = 0; i < node.Input.Count; i++) Take(node, i);
                     break;
                 case var op when Arithmetic.Contains(op):
                     Take(node, 0);

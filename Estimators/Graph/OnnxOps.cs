@@ -22,6 +22,9 @@ internal static class OnnxOps
         "Range", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Where", "Cast",
         "ConstantOfShape", "Identity", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Resize", "Pad", "Sum", "Max",
         "Min", "Mean", "BatchNormalization", "LayerNormalization", "Tile",
+        "PRelu", "Elu", "Selu", "Celu", "Mish", "Softsign", "Sin", "Cos", "Sign", "Round", "Mod", "CumSum", "Trilu", "ArgMax", "ArgMin",
+        "Einsum", "InstanceNormalization", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
+        "ReduceLogSumExp",
     };
 
     /// <summary>The ops that multiply their data input by a weight (input 1): what quantization gives integer kernels.</summary>
@@ -159,13 +162,30 @@ internal static class OnnxOps
             "Cast" => One(X.to_type(OnnxToTorch.ScalarType(Int("to", OnnxTensors.Float), $"Node '{_node.Name}' (Cast)"))),
             "ConstantOfShape" => One(ConstantOfShape()),
             "Identity" => One(X.alias()),
-            "ReduceMean" or "ReduceSum" or "ReduceMax" or "ReduceMin" => One(Reduce()),
+            "ReduceMean" or "ReduceSum" or "ReduceMax" or "ReduceMin" or "ReduceProd" or "ReduceL1" or "ReduceL2"
+                or "ReduceSumSquare" or "ReduceLogSum" or "ReduceLogSumExp" => One(Reduce()),
             "Resize" => One(Resize()),
             "Pad" => One(Pad()),
             "Sum" or "Max" or "Min" or "Mean" => One(Variadic()),
             "BatchNormalization" => One(BatchNorm()),
             "LayerNormalization" => One(LayerNorm()),
             "Tile" => One(X.tile(Longs(In(1)))),
+            "PRelu" => One(where(X.lt(CachedScalars.Of(0)), X.mul(In(1)), X)),
+            "Elu" => One(where(X.gt(CachedScalars.Of(0)), X, X.expm1().mul(CachedScalars.Of(Float("alpha", 1f))))),
+            "Selu" => One(Selu()),
+            "Celu" => One(Celu()),
+            "Mish" => One(X.mul(F.softplus(X).tanh())),
+            "Softsign" => One(X.div(X.abs().add(CachedScalars.One, CachedScalars.One))),
+            "Sin" => One(X.sin()),
+            "Cos" => One(X.cos()),
+            "Sign" => One(X.sign()),
+            "Round" => One(X.round()), // half to even, as ONNX
+            "Mod" => One(Int("fmod", 0) == 1 ? X.fmod(In(1)) : X.remainder(In(1))),
+            "CumSum" => One(CumSum()),
+            "Trilu" => One(Trilu()),
+            "ArgMax" or "ArgMin" => One(ArgExtreme()),
+            "Einsum" => One(einsum(String("equation", ""), _inputs.Select(t => t!).ToArray())),
+            "InstanceNormalization" => One(InstanceNorm()),
             _ => throw Refuse($"the op is not implemented (supported: {string.Join(", ", Supported.Order())})"),
         };
 
@@ -440,8 +460,83 @@ internal static class OnnxOps
                 "ReduceMean" => X.mean(axes, keep),
                 "ReduceSum" => X.sum(axes, keep),
                 "ReduceMax" => X.amax(axes, keep),
-                _ => X.amin(axes, keep),
+                "ReduceMin" => X.amin(axes, keep),
+                "ReduceProd" => axes.OrderDescending().Aggregate(X, (y, axis) => y.prod(axis, keep)),
+                "ReduceL1" => X.abs().sum(axes, keep),
+                "ReduceL2" => X.square().sum(axes, keep).sqrt(),
+                "ReduceSumSquare" => X.square().sum(axes, keep),
+                "ReduceLogSum" => X.sum(axes, keep).log(),
+                _ => LogSumExp(axes, keep),
             };
+        }
+
+        // log Σ exp over several axes, shifted by the maximum so large inputs do not overflow.
+        private Tensor LogSumExp(long[] axes, bool keep)
+        {
+            var max = X.amax(axes, keepdim: true).detach();
+            var y = X.sub(max).exp().sum(axes, keepdim: true).log().add(max, CachedScalars.One);
+            return keep ? y : y.reshape(y.shape.Where((_, d) => !axes.Contains(d)).ToArray());
+        }
+
+        private Tensor Selu()
+        {
+            var alpha = Float("alpha", 1.67326319217681884765625f);
+            var gamma = Float("gamma", 1.05070102214813232421875f);
+            return where(X.gt(CachedScalars.Of(0)), X, X.expm1().mul(CachedScalars.Of(alpha))).mul(CachedScalars.Of(gamma));
+        }
+
+        private Tensor Celu()
+        {
+            var alpha = Float("alpha", 1f);
+            var negative = X.div(CachedScalars.Of(alpha)).expm1().mul(CachedScalars.Of(alpha)).clamp_max(CachedScalars.Of(0));
+            return X.clamp_min(CachedScalars.Of(0)).add(negative, CachedScalars.One);
+        }
+
+        // Running sums along the axis input; exclusive shifts them by one (a zero first), reverse runs from the end.
+        private Tensor CumSum()
+        {
+            var axis = Axis((long)Scalar(In(1)), X.dim());
+            var reverse = Int("reverse", 0) == 1;
+            var x = reverse ? X.flip(axis) : X;
+            var sums = x.cumsum(axis);
+            if (Int("exclusive", 0) == 1)
+            {
+                var length = X.shape[axis];
+                var first = zeros_like(x.narrow(axis, 0, 1));
+                sums = cat(new[] { first, sums.narrow(axis, 0, length - 1) }, axis);
+            }
+            return reverse ? sums.flip(axis) : sums;
+        }
+
+        private Tensor Trilu()
+        {
+            var k = Optional(1) is { } kTensor ? (long)Scalar(kTensor) : 0;
+            return Int("upper", 1) == 1 ? X.triu(k) : X.tril(k);
+        }
+
+        // The first extreme's index, or with select_last_index the last one's (the argument flipped along the axis).
+        private Tensor ArgExtreme()
+        {
+            var axis = Axis(Int("axis", 0), X.dim());
+            var keep = Int("keepdims", 1) == 1;
+            var last = Int("select_last_index", 0) == 1;
+            var x = last ? X.flip(axis) : X;
+            var index = _node.OpType == "ArgMax" ? x.argmax(axis, keep) : x.argmin(axis, keep);
+            return last ? index.neg().add(CachedScalars.OfInt(X.shape[axis] - 1), CachedScalars.OfInt(1)) : index;
+        }
+
+        // Per sample and channel: (x − mean) / √(variance + ε) over the spatial axes, then the channel's scale and shift.
+        private Tensor InstanceNorm()
+        {
+            var spatial = Enumerable.Range(2, (int)X.dim() - 2).Select(d => (long)d).ToArray();
+            var channelShape = new long[X.dim()];
+            Array.Fill(channelShape, 1L);
+            channelShape[1] = X.shape[1];
+            var mean = X.mean(spatial, keepdim: true);
+            var centered = X.sub(mean);
+            var variance = centered.square().mean(spatial, keepdim: true);
+            var normalized = centered.div(variance.add(CachedScalars.Of(Float("epsilon", 1e-5f)), CachedScalars.One).sqrt());
+            return normalized.mul(In(1).reshape(channelShape)).add(In(2).reshape(channelShape), CachedScalars.One);
         }
 
         // Axis by axis, with ONNX Runtime's taps (ResizeSampling): gathers weighed and summed, so gradients flow.

@@ -6,18 +6,20 @@ using static TorchSharp.torch;
 
 namespace MLNetQuant.UnitTests.Graph;
 
-/// <summary>The trainable graph computes the forms ops took after opset 13 — Resize's axes, aspect-ratio policy and
-/// antialias (18), Pad's and Reduce*'s axes inputs (18), Split's num_outputs (18), Gelu (20) — and Resize's
-/// coordinate rule with a given scale, as ONNX Runtime does; a form it cannot compute is named, never approximated.
-/// Each case is a one-op model at the opset that introduced the form, run on both engines.</summary>
+/// <summary>The trainable graph computes single ops as ONNX Runtime does: the forms ops took after opset 13 — Resize's
+/// axes, aspect-ratio policy and antialias (18), Pad's and Reduce*'s axes inputs (18), Split's num_outputs (18), Gelu
+/// (20) — Resize's every mode with the given scale in its coordinate rule, and the ops beyond the zoo models that
+/// exported networks use (PRelu, Elu, Mish, CumSum, Trilu, Einsum, InstanceNormalization, ArgMax, the other reductions
+/// …); a form it cannot compute is named, never approximated. Each case is a one-op model at the opset that introduced
+/// the form, run on both engines.</summary>
 [TestClass]
-public sealed class NewerOpFormsTests
+public sealed class OneOpModelTests
 {
     public TestContext TestContext { get; set; } = null!;
 
     private static readonly long[] FiveByFive = { 2, 5, 5 };
 
-    public static IEnumerable<object[]> Forms()
+    public static IEnumerable<object[]> Cases()
     {
         // ONNX maps output pixel i to (i + 0.5) / scale − 0.5 with the scale given, not output/input (7/5 here).
         yield return Case("Resize nearest, scales 1.5 on 5 pixels", 13, FiveByFive,
@@ -62,11 +64,57 @@ public sealed class NewerOpFormsTests
             (b, x) => b.Node("ReduceMean", "mean", new[] { x, b.Initializer("axes", new long[] { 2 }, 1) }, new Dictionary<string, object> { ["keepdims"] = 0L }));
         yield return Case("Gelu-20 tanh", 20, FiveByFive,
             (b, x) => b.Node("Gelu", "gelu", new[] { x }, new Dictionary<string, object> { ["approximate"] = "tanh" }));
+        yield return Case("PRelu, a slope per channel", 13, FiveByFive,
+            (b, x) => b.Node("PRelu", "prelu", new[] { x, b.Initializer("slope", new[] { 0.25f, -0.5f }, 2, 1, 1) }));
+        yield return Case("Elu alpha 0.7", 13, FiveByFive, (b, x) => b.Node("Elu", "elu", new[] { x }, new Dictionary<string, object> { ["alpha"] = 0.7f }));
+        yield return Case("Selu", 13, FiveByFive, (b, x) => b.Node("Selu", "selu", new[] { x }));
+        yield return Case("Celu alpha 2", 13, FiveByFive, (b, x) => b.Node("Celu", "celu", new[] { x }, new Dictionary<string, object> { ["alpha"] = 2f }));
+        yield return Case("Mish-18", 18, FiveByFive, (b, x) => b.Node("Mish", "mish", new[] { x }));
+        yield return Case("Softsign", 13, FiveByFive, (b, x) => b.Node("Softsign", "softsign", new[] { x }));
+        yield return Case("Sin · Cos · Sign", 13, FiveByFive,
+            (b, x) => b.Node("Mul", "mul", new[] { b.Node("Mul", "sincos", new[] { b.Node("Sin", "sin", new[] { x }), b.Node("Cos", "cos", new[] { x }) }), b.Node("Sign", "sign", new[] { x }) }));
+        yield return Case("Mod fmod 1 (floats)", 13, FiveByFive,
+            (b, x) => b.Node("Mod", "mod", new[] { x, b.Initializer("divisor", new[] { 0.3f }) }, new Dictionary<string, object> { ["fmod"] = 1L }));
+        yield return Case("Mod fmod 0 (integers, the divisor's sign)", 13, FiveByFive, (b, x) =>
+        {
+            var integers = b.Node("Cast", "to_int", new[] { b.Node("Mul", "times10", new[] { x, b.Initializer("ten", new[] { 10f }) }) }, new Dictionary<string, object> { ["to"] = 7L });
+            var mod = b.Node("Mod", "mod", new[] { integers, b.Initializer("divisor", new long[] { -3 }) });
+            return b.Node("Cast", "to_float", new[] { mod }, new Dictionary<string, object> { ["to"] = 1L });
+        });
+        yield return Case("CumSum on axis −1", 13, FiveByFive, (b, x) => b.Node("CumSum", "cumsum", new[] { x, b.Initializer("axis", new long[] { -1 }) }));
+        yield return Case("CumSum exclusive reverse on axis 2", 13, FiveByFive,
+            (b, x) => b.Node("CumSum", "cumsum", new[] { x, b.Initializer("axis", new long[] { 2 }) }, new Dictionary<string, object> { ["exclusive"] = 1L, ["reverse"] = 1L }));
+        yield return Case("Trilu-14 upper, k = 1", 14, FiveByFive, (b, x) => b.Node("Trilu", "triu", new[] { x, b.Initializer("k", new long[] { 1 }) }));
+        yield return Case("Trilu-14 lower, k = −1", 14, FiveByFive,
+            (b, x) => b.Node("Trilu", "tril", new[] { x, b.Initializer("k", new long[] { -1 }) }, new Dictionary<string, object> { ["upper"] = 0L }));
+        yield return Case("ArgMax axis 2, last index (as float)", 13, FiveByFive, (b, x) => b.Node("Cast", "to_float", new[]
+        {
+            // Rounded to one decimal so ties exist and the last-index rule matters.
+            b.Node("ArgMax", "argmax", new[] { b.Node("Round", "round", new[] { b.Node("Mul", "times2", new[] { x, b.Initializer("two", new[] { 2f }) }) }) },
+                new Dictionary<string, object> { ["axis"] = 2L, ["select_last_index"] = 1L }),
+        }, new Dictionary<string, object> { ["to"] = 1L }));
+        yield return Case("ArgMin axis −1 keepdims 0 (as float)", 13, FiveByFive, (b, x) => b.Node("Cast", "to_float", new[]
+        {
+            b.Node("ArgMin", "argmin", new[] { x }, new Dictionary<string, object> { ["axis"] = -1L, ["keepdims"] = 0L }),
+        }, new Dictionary<string, object> { ["to"] = 1L }));
+        yield return Case("Einsum ...ij,jk->...ik", 13, FiveByFive,
+            (b, x) => b.Node("Einsum", "einsum", new[] { x, b.Initializer("w", ZooModels.Noise(15, 5), 5, 3) }, new Dictionary<string, object> { ["equation"] = "...ij,jk->...ik" }));
+        yield return Case("InstanceNormalization", 13, FiveByFive,
+            (b, x) => b.Node("InstanceNormalization", "instnorm", new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) }));
+        yield return Case("ReduceProd axes [2, 3]", 13, FiveByFive, (b, x) => b.Node("ReduceProd", "prod", new[] { x }, new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 } }));
+        yield return Case("ReduceL1 axes [1]", 13, FiveByFive, (b, x) => b.Node("ReduceL1", "l1", new[] { x }, new Dictionary<string, object> { ["axes"] = new long[] { 1 } }));
+        yield return Case("ReduceL2-18 axes input [−1], keepdims 0", 18, FiveByFive,
+            (b, x) => b.Node("ReduceL2", "l2", new[] { x, b.Initializer("axes", new long[] { -1 }, 1) }, new Dictionary<string, object> { ["keepdims"] = 0L }));
+        yield return Case("ReduceSumSquare, all axes", 13, FiveByFive, (b, x) => b.Node("ReduceSumSquare", "sumsq", new[] { x }));
+        yield return Case("ReduceLogSum of |x|, axes [3]", 13, FiveByFive,
+            (b, x) => b.Node("ReduceLogSum", "logsum", new[] { b.Node("Abs", "abs", new[] { x }) }, new Dictionary<string, object> { ["axes"] = new long[] { 3 } }));
+        yield return Case("ReduceLogSumExp of 30·x, axes [2, 3], keepdims 0", 13, FiveByFive, (b, x) => b.Node("ReduceLogSumExp", "lse",
+            new[] { b.Node("Mul", "times30", new[] { x, b.Initializer("thirty", new[] { 30f }) }) }, new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 }, ["keepdims"] = 0L }));
     }
 
     [TestMethod]
-    [DynamicData(nameof(Forms))]
-    public void NewerForm_ComputesWhatOnnxRuntimeComputes(string what, int opset, long[] inputDims, Func<OnnxGraphBuilder, string, string> body)
+    [DynamicData(nameof(Cases))]
+    public void OneOpModel_ComputesWhatOnnxRuntimeComputes(string what, int opset, long[] inputDims, Func<OnnxGraphBuilder, string, string> body)
     {
         var model = Model(opset, inputDims, body);
         var shape = new[] { 2L }.Concat(inputDims).ToArray();
@@ -74,6 +122,7 @@ public sealed class NewerOpFormsTests
         var (expected, expectedShape) = RunOnnxRuntime(model, x, shape);
         var (actual, actualShape) = RunTorchSharp(model, x, shape);
         CollectionAssert.AreEqual(expectedShape, actualShape, $"{what}: output shape");
+        Assert.IsFalse(expected.Any(float.IsNaN) || actual.Any(float.IsNaN), $"{what}: finite outputs on both engines");
         var worst = expected.Zip(actual).Max(p => MathF.Abs(p.First - p.Second));
         TestContext.WriteLine($"{what}: [{string.Join(", ", actualShape)}], largest difference {worst:E2}");
         Assert.IsLessThanOrEqualTo(1e-5f, worst, what);
@@ -110,6 +159,30 @@ public sealed class NewerOpFormsTests
                 CollectionAssert.AreEqual(expected[k].GetTensorDataAsSpan<float>().ToArray(), outputs[k].data<float>().ToArray(), $"part {k}: values");
             }
             foreach (var output in outputs) output.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void PReluSlopes_InstanceNormScales_AndEinsumOperands_Train()
+    {
+        var model = Model(13, FiveByFive, (b, x) =>
+        {
+            var norm = b.Node("InstanceNormalization", "instnorm", new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) });
+            var prelu = b.Node("PRelu", "prelu", new[] { norm, b.Initializer("slope", new[] { 0.25f, -0.5f }, 2, 1, 1) });
+            return b.Node("Einsum", "einsum", new[] { prelu, b.Initializer("w", ZooModels.Noise(15, 5), 5, 3) }, new Dictionary<string, object> { ["equation"] = "...ij,jk->...ik" });
+        });
+        var graph = Import(model);
+        using var x = tensor(ZooModels.Noise(100, seed: 2), new long[] { 2, 2, 5, 5 });
+        using (var y = graph.forward(x))
+        using (var loss = y.square().mean())
+            loss.backward();
+        var parameters = graph.named_parameters().ToList();
+        TestContext.WriteLine(string.Join(", ", parameters.Select(p => $"{p.name} [{string.Join("x", p.parameter.shape)}]")));
+        Assert.HasCount(4, parameters, "scale, bias, slope and the Einsum weight are parameters");
+        foreach (var (name, parameter) in parameters)
+        {
+            Assert.IsNotNull(parameter.grad, $"{name} gets a gradient");
+            Assert.IsGreaterThan(0f, parameter.grad.abs().sum().item<float>(), $"{name}: a non-zero gradient");
         }
     }
 
