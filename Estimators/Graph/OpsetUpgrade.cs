@@ -34,7 +34,10 @@ internal static class OpsetUpgrade
         "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare", "Relu", "Reshape",
         "Resize", "ReverseSequence", "RoiAlign", "Round", "ScatterElements", "ScatterND", "Selu", "Shape", "Shrink", "Sigmoid",
         "Sign", "Sin", "Sinh", "Size", "Softplus", "Softsign", "SpaceToDepth", "Sqrt", "Sub", "Sum", "Tan", "Tanh",
-        "ThresholdedRelu", "Tile", "Transpose", "Unique", "Where", "Xor", "Dropout",
+        "ThresholdedRelu", "Tile", "Transpose", "Unique", "Where", "Xor", "Dropout", "CumSum", "Multinomial", "RandomNormal",
+        "RandomNormalLike", "RandomUniform", "RandomUniformLike", "StringNormalizer", "TfIdfVectorizer",
+        "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+        "SequenceErase", "SequenceInsert", "SequenceLength", "SplitToSequence", "ConcatFromSequence",
     };
 
     /// <summary>The default-domain opset the model imports.</summary>

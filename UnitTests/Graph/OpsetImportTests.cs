@@ -88,6 +88,8 @@ public sealed class OpsetImportTests
         yield return new object[] { "Split-2 split attribute (one part: the builder writes one output per node)", 12,
             (Func<OnnxGraphBuilder, string, string>)((b, x) => b.Node("Split", "split", new[] { x }, new[] { Ints("split", 4), Int("axis", 2) })),
             new long[] { 2, 4, 4 } };
+        yield return new object[] { "CumSum-11 (same at 13)", 11, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
+            b.Node("CumSum", "cumsum", new[] { x, b.Initializer("axis", new long[] { 2 }) }, new[] { Int("exclusive", 1) })), new long[] { 2, 4, 4 } };
         yield return new object[] { "BatchNormalization-7 spatial and Dropout", 8, (Func<OnnxGraphBuilder, string, string>)((b, x) =>
         {
             var bn = b.Node("BatchNormalization", "bn", new[] { x, b.Initializer("g", new[] { 1.5f, 0.5f }, 2), b.Initializer("b", new[] { 0.1f, -0.2f }, 2),
