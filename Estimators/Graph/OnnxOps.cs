@@ -551,6 +551,8 @@ internal static class OnnxOps
                 String("nearest_mode", "round_prefer_floor"), Float("cubic_coeff_a", -0.75f), Int("exclude_outside", 0) == 1,
                 Int("antialias", 0) == 1);
             if (mode.Interpolation != "nearest" && !IsFloating(X)) throw Refuse($"{mode.Interpolation} resize of {X.dtype} data");
+            var stretchedToSizes = sizes is not null && String("keep_aspect_ratio_policy", "stretch") == "stretch";
+            if (FusedBilinear(mode, outputShape, axisScales, stretchedToSizes) is { } fused) return fused;
             var y = X;
             for (var axis = 0; axis < rank; axis++)
             {
@@ -559,6 +561,23 @@ internal static class OnnxOps
                 y = Sample(y, axis, ResizeSampling.For(X.shape[axis], outputShape[axis], axisScales[axis], mode, Refuse));
             }
             return ReferenceEquals(y, X) ? X.alias() : y;
+        }
+
+        // TorchSharp's bilinear kernel (forward and backward ≈ 4× faster than the gathers on large maps) where it computes
+        // ONNX Runtime's coordinates: the two last axes of a 4-D tensor, half_pixel (pytorch_half_pixel past one pixel) with
+        // the scale ONNX uses — output/input for stretched sizes, else the given scale, whose floor must give the same
+        // output size — or align_corners. Null elsewhere: the gathers compute it.
+        private Tensor? FusedBilinear(ResizeMode mode, long[] outputShape, float[] axisScales, bool stretchedToSizes)
+        {
+            if (mode.Interpolation != "linear" || mode.Antialias || X.dim() != 4) return null;
+            if (outputShape[0] != X.shape[0] || outputShape[1] != X.shape[1] || axisScales[0] != 1f || axisScales[1] != 1f) return null;
+            var spatial = outputShape[2..];
+            if (mode.Transform == "align_corners" || (stretchedToSizes && mode.Transform is "half_pixel" or "pytorch_half_pixel" && spatial.All(d => d > 1)))
+                return F.interpolate(X, spatial, mode: InterpolationMode.Bilinear, align_corners: mode.Transform == "align_corners");
+            if (stretchedToSizes || mode.Transform is not ("half_pixel" or "pytorch_half_pixel") || spatial.Any(d => d <= 1)) return null;
+            var factors = new double[] { axisScales[2], axisScales[3] };
+            if ((long)Math.Floor(X.shape[2] * factors[0]) != spatial[0] || (long)Math.Floor(X.shape[3] * factors[1]) != spatial[1]) return null;
+            return F.interpolate(X, scale_factor: factors, mode: InterpolationMode.Bilinear, align_corners: false, recompute_scale_factor: false);
         }
 
         private static Tensor Sample(Tensor x, int axis, ResizeSampling.Taps taps)

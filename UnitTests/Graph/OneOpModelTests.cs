@@ -28,6 +28,10 @@ public sealed class OneOpModelTests
             (b, x) => Resize(b, x, scales: new[] { 1f, 1f, 1.5f, 1.5f }, attributes: new() { ["mode"] = "linear" }));
         yield return Case("Resize linear, scales 0.6 (downscale)", 13, FiveByFive,
             (b, x) => Resize(b, x, scales: new[] { 1f, 1f, 0.6f, 0.6f }, attributes: new() { ["mode"] = "linear" }));
+        yield return Case("Resize linear, sizes 7×9 (fused kernel)", 13, FiveByFive,
+            (b, x) => Resize(b, x, sizes: new long[] { 2, 2, 7, 9 }, attributes: new() { ["mode"] = "linear" }));
+        yield return Case("Resize linear on axes 1 and 2 (gathers), scales 1.5", 13, FiveByFive,
+            (b, x) => Resize(b, x, scales: new[] { 1f, 1.5f, 1.5f, 1f }, attributes: new() { ["mode"] = "linear" }));
         yield return Case("Resize cubic, scales 1.5", 13, FiveByFive,
             (b, x) => Resize(b, x, scales: new[] { 1f, 1f, 1.5f, 1.5f }, attributes: new() { ["mode"] = "cubic" }));
         yield return Case("Resize-18 with axes [2, 3] and two sizes", 18, FiveByFive,
