@@ -23,7 +23,7 @@ internal static class OnnxOps
         "ConstantOfShape", "Identity", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Resize", "Pad", "Sum", "Max",
         "Min", "Mean", "BatchNormalization", "LayerNormalization", "Tile",
         "PRelu", "Elu", "Selu", "Celu", "Mish", "Softsign", "Sin", "Cos", "Sign", "Round", "Mod", "CumSum", "Trilu", "ArgMax", "ArgMin",
-        "Einsum", "InstanceNormalization", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
+        "Einsum", "InstanceNormalization", "ScatterElements", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
         "ReduceLogSumExp",
     };
 
@@ -186,6 +186,7 @@ internal static class OnnxOps
             "ArgMax" or "ArgMin" => One(ArgExtreme()),
             "Einsum" => One(einsum(String("equation", ""), _inputs.Select(t => t!).ToArray())),
             "InstanceNormalization" => One(InstanceNorm()),
+            "ScatterElements" => One(ScatterElements()),
             _ => throw Refuse($"the op is not implemented (supported: {string.Join(", ", Supported.Order())})"),
         };
 
@@ -523,6 +524,16 @@ internal static class OnnxOps
             var x = last ? X.flip(axis) : X;
             var index = _node.OpType == "ArgMax" ? x.argmax(axis, keep) : x.argmin(axis, keep);
             return last ? index.neg().add(CachedScalars.OfInt(X.shape[axis] - 1), CachedScalars.OfInt(1)) : index;
+        }
+
+        private Tensor ScatterElements()
+        {
+            if (String("reduction", "none") != "none") throw Refuse($"ScatterElements with reduction {String("reduction", "none")}");
+            var axis = Axis(Int("axis", 0), X.dim());
+            var indices = In(1).to_type(ScalarType.Int64);
+            var size = CachedScalars.OfInt(X.shape[axis]);
+            indices = where(indices.lt(CachedScalars.OfInt(0)), indices.add(size, CachedScalars.OfInt(1)), indices);
+            return X.scatter(axis, indices, In(2));
         }
 
         // Per sample and channel: (x − mean) / √(variance + ε) over the spatial axes, then the channel's scale and shift.

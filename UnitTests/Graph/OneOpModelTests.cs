@@ -103,6 +103,9 @@ public sealed class OneOpModelTests
         }, new Dictionary<string, object> { ["to"] = 1L }));
         yield return Case("Einsum ...ij,jk->...ik", 13, FiveByFive,
             (b, x) => b.Node("Einsum", "einsum", new[] { x, b.Initializer("w", ZooModels.Noise(15, 5), 5, 3) }, new Dictionary<string, object> { ["equation"] = "...ij,jk->...ik" }));
+        yield return Case("ScatterElements axis −1, negative indices", 13, FiveByFive, (b, x) => b.Node("ScatterElements", "scatter",
+            new[] { x, b.Initializer("indices", new long[] { 0, -1, 2, 0, -1, 2, 0, -1, 2, 0, -1, 2 }, 1, 2, 2, 3), b.Initializer("updates", ZooModels.Noise(12, 6), 1, 2, 2, 3) },
+            new Dictionary<string, object> { ["axis"] = -1L }));
         yield return Case("InstanceNormalization", 13, FiveByFive,
             (b, x) => b.Node("InstanceNormalization", "instnorm", new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) }));
         yield return Case("ReduceProd axes [2, 3]", 13, FiveByFive, (b, x) => b.Node("ReduceProd", "prod", new[] { x }, new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 } }));
