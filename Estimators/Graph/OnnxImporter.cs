@@ -11,7 +11,7 @@ internal sealed record ImportSummary(int SourceOpset, int Opset, int RewrittenNo
 
 /// <summary>Brings any float model of the standard ONNX domain (opsets 7–21) into the one form the quantizer works on:
 /// named nodes, constants as initializers, no Identity or Dropout, opset 13 or later, BatchNormalization folded,
-/// Resize over all axes (see <see cref="ResizeAxesExpansion"/>), a
+/// Resize and Pad over all axes (see <see cref="AxesExpansion"/>), a
 /// symbolic batch dimension on every input and output (other symbolic dimensions kept), no stale value_info.</summary>
 internal static class OnnxImporter
 {
@@ -30,7 +30,7 @@ internal static class OnnxImporter
         GraphCleanup.Apply(graph, source);
         var rewritten = OpsetUpgrade.Apply(graph, source);
         var folded = BatchNormFolding.Apply(graph);
-        ResizeAxesExpansion.Apply(graph, source);
+        AxesExpansion.Apply(graph, source);
         MakeBatchSymbolic(model);
         return new ImportSummary(sourceOpset, OpsetUpgrade.OpsetOf(model), rewritten, folded);
     }

@@ -210,9 +210,9 @@ public sealed class OnnxPtqTests
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]
-    public void AnOpset18Model_WithResizeAxesAndReduceAxesInputs_IsQuantized(bool sizes)
+    public void AnOpset18Model_WithResizeAxes_PadAndReduceAxesInputs_IsQuantized(bool sizes)
     {
-        // Opset 18's forms (Resize's axes attribute, ReduceMean's axes input) between two convolutions.
+        // Opset 18's forms (Resize's axes attribute, Pad's and ReduceMean's axes inputs) between two convolutions.
         var builder = new MLNetQuant.Onnx.OnnxGraphBuilder();
         var x = builder.Input("x", 2, 4, 4);
         var random = new Random(8);
@@ -224,8 +224,8 @@ public sealed class OnnxPtqTests
                 ? new[] { relu, "", "", builder.Initializer("sizes", new long[] { 8, 8 }, 2) }
                 : new[] { relu, "", builder.Initializer("scales", new[] { 2f, 2f }, 2) },
             new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 }, ["mode"] = "linear" });
-        var conv2 = builder.Node("Conv", "conv2", new[] { resized, builder.Initializer("w2", Weights(162), 3, 6, 3, 3) },
-            new Dictionary<string, object> { ["pads"] = new long[] { 1, 1, 1, 1 } });
+        var padded = builder.Node("Pad", "pad", new[] { resized, builder.Initializer("pads", new long[] { 1, 1, 1, 1 }, 4), "", builder.Initializer("pad_axes", new long[] { 2, 3 }, 2) });
+        var conv2 = builder.Node("Conv", "conv2", new[] { padded, builder.Initializer("w2", Weights(162), 3, 6, 3, 3) });
         var mean = builder.Node("ReduceMean", "mean", new[] { conv2, builder.Initializer("axes", new long[] { 2, 3 }, 2) },
             new Dictionary<string, object> { ["keepdims"] = 0L });
         builder.Output("out", mean, MLNetQuant.Onnx.OnnxGraphBuilder.ElementType.Float, 3);
