@@ -208,9 +208,10 @@ public sealed class OnnxPtqTests
     }
 
     [TestMethod]
-    [DataRow(false)]
-    [DataRow(true)]
-    public void AnOpset18Model_WithResizeAxes_PadAndReduceAxesInputs_IsQuantized(bool sizes)
+    [DataRow(false, 18)]
+    [DataRow(true, 18)]
+    [DataRow(true, 21)]
+    public void AModelAtOpset18OrLater_WithResizeAxes_PadAndReduceAxesInputs_IsQuantized(bool sizes, int opset)
     {
         // Opset 18's forms (Resize's axes attribute, Pad's and ReduceMean's axes inputs) between two convolutions.
         var builder = new MLNetQuant.Onnx.OnnxGraphBuilder();
@@ -229,14 +230,14 @@ public sealed class OnnxPtqTests
         var mean = builder.Node("ReduceMean", "mean", new[] { conv2, builder.Initializer("axes", new long[] { 2, 3 }, 2) },
             new Dictionary<string, object> { ["keepdims"] = 0L });
         builder.Output("out", mean, MLNetQuant.Onnx.OnnxGraphBuilder.ElementType.Float, 3);
-        var floatModel = builder.Build(18, new Dictionary<string, string>());
+        var floatModel = builder.Build(opset, new Dictionary<string, string>());
 
         var ml = new MLContext(seed: 1);
         var rows = Enumerable.Range(0, 64).Select(_ => new SmallRow { Features = Enumerable.Range(0, 32).Select(_ => (float)random.NextDouble()).ToArray() }).ToArray();
         var data = ml.Data.LoadFromEnumerable(rows);
         using var model = ml.Quantization().Observer(new OnnxQuantizationOptions { ModelBytes = floatModel, Calibration = CalibrationMethod.MinMax }).Fit(data);
         var quantized = ModelProto.Parser.ParseFrom(model.GetOnnxBytes());
-        Assert.AreEqual(18, quantized.OpsetImport.Single(o => o.Domain is "" or "ai.onnx").Version, "the model keeps its opset");
+        Assert.AreEqual(opset, quantized.OpsetImport.Single(o => o.Domain is "" or "ai.onnx").Version, "the model keeps its opset");
         Assert.AreEqual(2, quantized.Graph.Node.Count(n => n.OpType == "DequantizeLinear" && n.Input[0].StartsWith("conv") && n.Input[0].Contains("weight")),
             "both convolutions have int8 weights");
 
