@@ -13,8 +13,8 @@ internal delegate Tensor[] OnnxNodeRunner(OnnxNodeModule node, Tensor?[] inputs)
 /// op in the graph's order (<see cref="OnnxOps"/>), learnable initializers are parameters and the others buffers, so
 /// the same graph that ONNX Runtime runs is fine-tuned, quantized and written back with Q/DQ. Learnable are the float
 /// weights and biases of Conv/ConvTranspose/Gemm/MatMul, Einsum's constant operands, embedding tables (Gather data),
-/// normalisation scales and shifts, PRelu's slopes, and the non-scalar constants of Add/Sub/Mul/Div (biases, LayerNorm's γ and β after decomposition); scalars,
-/// shapes and indices stay constant. BatchNormalization was folded at import: fine-tuning an inference graph keeps
+/// normalisation scales and shifts, PRelu's slopes, and the non-scalar constants of Add/Sub/Mul/Div (biases,
+/// LayerNorm's γ and β after decomposition); scalars, shapes and indices stay constant. BatchNormalization was folded at import: fine-tuning an inference graph keeps
 /// the statistics it shipped with.</summary>
 internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
 {
