@@ -123,6 +123,68 @@ public sealed class OnnxTrainingTests
         run.Network.Dispose();
     }
 
+    [TestMethod]
+    public void AnOpset18Model_WithPReluResizeAxesAndPadAxes_TrainsAndExports()
+    {
+        // Conv → PRelu → Resize-18 (axes, sizes: completed from the input's shape at run time) → Pad-18 (axes) → Conv →
+        // Relu → GlobalAveragePool → Gemm: one QAT epoch, then the exported QDQ model in ONNX Runtime against the
+        // fake-quantized TorchSharp network.
+        var builder = new MLNetQuant.Onnx.OnnxGraphBuilder();
+        var x = builder.Input("x", 3, 8, 8);
+        var conv1 = builder.Node("Conv", "conv1", new[] { x, builder.Initializer("w1", ZooModels.Noise(4 * 3 * 9, 1), 4, 3, 3, 3) },
+            new Dictionary<string, object> { ["pads"] = new long[] { 1, 1, 1, 1 } });
+        var prelu = builder.Node("PRelu", "prelu", new[] { conv1, builder.Initializer("slope", new[] { 0.1f, 0.2f, 0.3f, 0.4f }, 4, 1, 1) });
+        var resized = builder.Node("Resize", "resize", new[] { prelu, "", "", builder.Initializer("sizes", new long[] { 16, 16 }, 2) },
+            new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 }, ["mode"] = "linear" });
+        var padded = builder.Node("Pad", "pad", new[] { resized, builder.Initializer("pads", new long[] { 1, 1, 1, 1 }, 4), "", builder.Initializer("pad_axes", new long[] { -2, -1 }, 2) });
+        var conv2 = builder.Node("Relu", "relu", new[] { builder.Node("Conv", "conv2", new[] { padded, builder.Initializer("w2", ZooModels.Noise(6 * 4 * 9, 2), 6, 4, 3, 3) }) });
+        var pooled = builder.Node("Flatten", "flatten", new[] { builder.Node("GlobalAveragePool", "pool", new[] { conv2 }) });
+        var logits = builder.Node("Gemm", "fc", new[] { pooled, builder.Initializer("w3", ZooModels.Noise(60, 3), 10, 6), builder.Initializer("b3", new float[10], 10) },
+            new Dictionary<string, object> { ["transB"] = 1L });
+        builder.Output("logits", logits, MLNetQuant.Onnx.OnnxGraphBuilder.ElementType.Float, 10);
+        var path = Path.Combine(Path.GetTempPath(), $"mlnetquant-opset18-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, builder.Build(18, new Dictionary<string, string>()));
+        try
+        {
+            var ml = new MLContext(seed: 1);
+            var random = new Random(3);
+            var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 32).Select(i => new SmallImageRow
+            {
+                Features = ZooModels.Noise(3 * 8 * 8, seed: 200 + i), Label = (uint)random.Next(0, 10),
+            }).ToArray());
+            var options = new QatOptions { OnnxModelPath = path, Epochs = 1, BatchSize = 8, LearningRate = 0.001, Device = QuantDevice.Cpu };
+            var run = QuantizationRunner.Run(ml, options, data);
+            Assert.AreEqual(2, run.Network.Layers.Count(l => l.OpType == "Conv"), "both convolutions are quantized");
+            var exported = MLNetQuant.Export.QdqExporter.Export(run.Network, options.InputShape, run.Outputs, true, "Features", "Score");
+            var held = Enumerable.Range(0, 4).SelectMany(i => ZooModels.Noise(3 * 8 * 8, seed: 300 + i)).ToArray();
+            using var input = OrtValue.CreateTensorValueFromMemory(held, new long[] { 4, 3 * 8 * 8 });
+            var viaOrt = ZooModels.Run(exported.OnnxBytes, new[] { ("Features", input) }, "Score");
+            run.Network.eval();
+            float[] viaTorch;
+            using (no_grad())
+            using (var images = tensor(held, new long[] { 4, 3, 8, 8 }))
+            using (var scores = run.Network.call(images))
+            using (var probabilities = scores.softmax(1))
+                viaTorch = probabilities.data<float>().ToArray();
+            var worst = viaOrt.Zip(viaTorch).Max(p => Math.Abs(p.First - p.Second));
+            TestContext.WriteLine($"largest probability difference ORT vs TorchSharp: {worst:E2}");
+            Assert.IsLessThan(0.02, worst, "the QDQ model computes what the trained network computes (int8 rounding apart)");
+            run.Network.Dispose();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private sealed class SmallImageRow
+    {
+        [VectorType(3 * 8 * 8)]
+        public float[] Features { get; set; } = Array.Empty<float>();
+
+        public uint Label { get; set; }
+    }
+
     private sealed class ImageRow
     {
         [VectorType(3 * 96 * 96)]
