@@ -180,7 +180,7 @@ internal sealed class OnnxGraphModule : nn.Module<Tensor, Tensor>
                 case "MatMul" or "Gather":
                     Take(node, node.OpType == "Gather" ? 0 : 1);
                     break;
-                case "LayerNormalization" or "BatchNormalization" or "InstanceNormalization":
+                case "LayerNormalization" or "BatchNormalization" or "InstanceNormalization" or "GroupNormalization":
                     Take(node, 1);
                     Take(node, 2);
                     break;

@@ -24,7 +24,9 @@ internal static class OnnxOps
         "Min", "Mean", "BatchNormalization", "LayerNormalization", "Tile",
         "PRelu", "Elu", "Selu", "Celu", "Mish", "Softsign", "Sin", "Cos", "Sign", "Round", "Mod", "CumSum", "Trilu", "ArgMax", "ArgMin",
         "Einsum", "InstanceNormalization", "ScatterElements", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
-        "ReduceLogSumExp",
+        "ReduceLogSumExp", "GroupNormalization", "LpNormalization", "LRN", "Hardmax", "GatherElements", "DepthToSpace",
+        "SpaceToDepth", "NonZero", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf",
+        "Xor",
     };
 
     /// <summary>The ops that multiply their data input by a weight (input 1): what quantization gives integer kernels.</summary>
@@ -187,6 +189,26 @@ internal static class OnnxOps
             "Einsum" => One(einsum(String("equation", ""), _inputs.Select(t => t!).ToArray())),
             "InstanceNormalization" => One(InstanceNorm()),
             "ScatterElements" => One(ScatterElements()),
+            "GroupNormalization" => One(GroupNorm()),
+            "LpNormalization" => One(LpNorm()),
+            "LRN" => One(Lrn()),
+            "Hardmax" => One(Hardmax()),
+            "GatherElements" => One(X.gather(Axis(Int("axis", 0), X.dim()), NonNegative(In(1), X.shape[Axis(Int("axis", 0), X.dim())]))),
+            "DepthToSpace" => One(DepthToSpace()),
+            "SpaceToDepth" => One(SpaceToDepth()),
+            "NonZero" => One(X.nonzero().t().contiguous()),
+            "Tan" => One(X.tan()),
+            "Asin" => One(X.asin()),
+            "Acos" => One(X.acos()),
+            "Atan" => One(X.atan()),
+            "Sinh" => One(X.sinh()),
+            "Cosh" => One(X.cosh()),
+            "Asinh" => One(X.asinh()),
+            "Acosh" => One(X.acosh()),
+            "Atanh" => One(X.atanh()),
+            "IsNaN" => One(X.isnan()),
+            "IsInf" => One(IsInf()),
+            "Xor" => One(X.logical_xor(In(1))),
             _ => throw Refuse($"the op is not implemented (supported: {string.Join(", ", Supported.Order())})"),
         };
 
@@ -530,10 +552,100 @@ internal static class OnnxOps
         {
             if (String("reduction", "none") != "none") throw Refuse($"ScatterElements with reduction {String("reduction", "none")}");
             var axis = Axis(Int("axis", 0), X.dim());
-            var indices = In(1).to_type(ScalarType.Int64);
-            var size = CachedScalars.OfInt(X.shape[axis]);
-            indices = where(indices.lt(CachedScalars.OfInt(0)), indices.add(size, CachedScalars.OfInt(1)), indices);
-            return X.scatter(axis, indices, In(2));
+            return X.scatter(axis, NonNegative(In(1), X.shape[axis]), In(2));
+        }
+
+        // Indices as int64 with the negative ones counted from the end of an axis of `size`.
+        private static Tensor NonNegative(Tensor indices, long size)
+        {
+            var longs = indices.to_type(ScalarType.Int64);
+            return where(longs.lt(CachedScalars.OfInt(0)), longs.add(CachedScalars.OfInt(size), CachedScalars.OfInt(1)), longs);
+        }
+
+        // Normalised over each group of channels; opset 18's scale and bias hold one value per group, opset 21's one
+        // per channel.
+        private Tensor GroupNorm()
+        {
+            var groups = Int("num_groups", 0);
+            var channels = X.shape[1];
+            if (groups <= 0 || channels % groups != 0) throw Refuse($"num_groups {groups} for {channels} channels");
+            var grouped = X.reshape(X.shape[0], groups, -1);
+            var centered = grouped.sub(grouped.mean(new long[] { 2 }, keepdim: true));
+            var variance = centered.square().mean(new long[] { 2 }, keepdim: true);
+            var normalized = centered.div(variance.add(CachedScalars.Of(Float("epsilon", 1e-5f)), CachedScalars.One).sqrt()).reshape(X.shape);
+            var channelShape = Enumerable.Repeat(1L, (int)X.dim()).ToArray();
+            channelShape[1] = channels;
+            Tensor PerChannel(Tensor t) => (t.numel() == groups && groups != channels ? t.repeat_interleave(channels / groups) : t).reshape(channelShape);
+            return normalized.mul(PerChannel(In(1))).add(PerChannel(In(2)), CachedScalars.One);
+        }
+
+        private Tensor LpNorm()
+        {
+            var axis = Axis(Int("axis", -1), X.dim());
+            var p = Int("p", 2);
+            var norm = p switch
+            {
+                1 => X.abs().sum(new[] { axis }, keepdim: true),
+                2 => X.square().sum(new[] { axis }, keepdim: true).sqrt(),
+                _ => throw Refuse($"p = {p} (1 or 2)"),
+            };
+            return X.div(norm);
+        }
+
+        // x / (bias + α/size · Σ x² over the channel window [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉])^β.
+        private Tensor Lrn()
+        {
+            var size = Int("size", 0);
+            if (size <= 0) throw Refuse("size is missing");
+            var channels = X.shape[1];
+            var before = (size - 1) / 2;
+            var after = size - 1 - before;
+            var square = X.square();
+            var padShape = (long[])X.shape.Clone();
+            padShape[1] = before;
+            var front = zeros(padShape, X.dtype, X.device);
+            padShape[1] = after;
+            var back = zeros(padShape, X.dtype, X.device);
+            var padded = cat(new[] { front, square, back }, 1);
+            var sum = padded.narrow(1, 0, channels);
+            for (var k = 1; k < size; k++) sum = sum.add(padded.narrow(1, k, channels), CachedScalars.One);
+            var denominator = sum.mul(CachedScalars.Of(Float("alpha", 1e-4f) / size)).add(CachedScalars.Of(Float("bias", 1f)), CachedScalars.One)
+                .pow(CachedScalars.Of(Float("beta", 0.75f)));
+            return X.div(denominator);
+        }
+
+        // One at the first maximum along the axis, zero elsewhere.
+        private Tensor Hardmax()
+        {
+            var axis = Axis(Int("axis", -1), X.dim());
+            var first = X.argmax(axis, keepdim: true);
+            return zeros_like(X).scatter(axis, first, ones_like(first, X.dtype));
+        }
+
+        private Tensor DepthToSpace()
+        {
+            var b = Int("blocksize", 0);
+            var (n, c, h, w) = (X.shape[0], X.shape[1], X.shape[2], X.shape[3]);
+            var columnFirst = String("mode", "DCR") == "CRD";
+            var split = columnFirst ? X.reshape(n, c / (b * b), b, b, h, w) : X.reshape(n, b, b, c / (b * b), h, w);
+            var moved = columnFirst ? split.permute(0, 1, 4, 2, 5, 3) : split.permute(0, 3, 4, 1, 5, 2);
+            return moved.reshape(n, c / (b * b), h * b, w * b);
+        }
+
+        private Tensor SpaceToDepth()
+        {
+            var b = Int("blocksize", 0);
+            var (n, c, h, w) = (X.shape[0], X.shape[1], X.shape[2], X.shape[3]);
+            return X.reshape(n, c, h / b, b, w / b, b).permute(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, h / b, w / b);
+        }
+
+        private Tensor IsInf()
+        {
+            var negative = Int("detect_negative", 1) == 1;
+            var positive = Int("detect_positive", 1) == 1;
+            if (negative && positive) return X.isinf();
+            if (negative) return X.isneginf();
+            return positive ? X.isposinf() : zeros_like(X, ScalarType.Bool);
         }
 
         // Per sample and channel: (x − mean) / √(variance + ε) over the spatial axes, then the channel's scale and shift.

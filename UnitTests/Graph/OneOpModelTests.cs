@@ -106,6 +106,51 @@ public sealed class OneOpModelTests
         yield return Case("ScatterElements axis −1, negative indices", 13, FiveByFive, (b, x) => b.Node("ScatterElements", "scatter",
             new[] { x, b.Initializer("indices", new long[] { 0, -1, 2, 0, -1, 2, 0, -1, 2, 0, -1, 2 }, 1, 2, 2, 3), b.Initializer("updates", ZooModels.Noise(12, 6), 1, 2, 2, 3) },
             new Dictionary<string, object> { ["axis"] = -1L }));
+        yield return Case("GroupNormalization-18, a scale per group", 18, new long[] { 4, 3, 3 }, (b, x) => b.Node("GroupNormalization", "groupnorm",
+            new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) }, new Dictionary<string, object> { ["num_groups"] = 2L }));
+        yield return Case("GroupNormalization-21, a scale per channel", 21, new long[] { 4, 3, 3 }, (b, x) => b.Node("GroupNormalization", "groupnorm",
+            new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f, 1f, 2f }, 4), b.Initializer("bias", new[] { 0.1f, -0.2f, 0.3f, 0f }, 4) }, new Dictionary<string, object> { ["num_groups"] = 2L }));
+        yield return Case("LpNormalization p 2 axis 1", 13, FiveByFive,
+            (b, x) => b.Node("LpNormalization", "l2norm", new[] { x }, new Dictionary<string, object> { ["axis"] = 1L }));
+        yield return Case("LpNormalization p 1 axis −1", 13, FiveByFive,
+            (b, x) => b.Node("LpNormalization", "l1norm", new[] { x }, new Dictionary<string, object> { ["p"] = 1L }));
+        yield return Case("LRN size 3 on 5 channels", 13, new long[] { 5, 3, 3 }, (b, x) => b.Node("LRN", "lrn", new[] { x },
+            new Dictionary<string, object> { ["size"] = 3L, ["alpha"] = 0.5f, ["beta"] = 0.6f, ["bias"] = 2f }));
+        yield return Case("LRN size 5, AlexNet's defaults", 13, new long[] { 7, 3, 3 }, (b, x) => b.Node("LRN", "lrn", new[] { x },
+            new Dictionary<string, object> { ["size"] = 5L }));
+        yield return Case("Hardmax axis 2", 13, FiveByFive, (b, x) => b.Node("Hardmax", "hardmax", new[] { x }, new Dictionary<string, object> { ["axis"] = 2L }));
+        yield return Case("GatherElements axis 3, negative indices", 13, FiveByFive, (b, x) => b.Node("GatherElements", "gather",
+            new[] { x, b.Initializer("indices", Enumerable.Range(0, 2 * 2 * 5 * 2).Select(i => (long)(i % 7 - 3)).ToArray(), 2, 2, 5, 2) }, new Dictionary<string, object> { ["axis"] = 3L }));
+        yield return Case("DepthToSpace DCR", 13, new long[] { 8, 2, 3 },
+            (b, x) => b.Node("DepthToSpace", "d2s", new[] { x }, new Dictionary<string, object> { ["blocksize"] = 2L }));
+        yield return Case("DepthToSpace CRD", 13, new long[] { 8, 2, 3 },
+            (b, x) => b.Node("DepthToSpace", "d2s", new[] { x }, new Dictionary<string, object> { ["blocksize"] = 2L, ["mode"] = "CRD" }));
+        yield return Case("SpaceToDepth", 13, new long[] { 2, 4, 6 },
+            (b, x) => b.Node("SpaceToDepth", "s2d", new[] { x }, new Dictionary<string, object> { ["blocksize"] = 2L }));
+        yield return Case("NonZero of Relu (as float)", 13, FiveByFive, (b, x) => b.Node("Cast", "to_float",
+            new[] { b.Node("NonZero", "nonzero", new[] { b.Node("Relu", "relu", new[] { x }) }) }, new Dictionary<string, object> { ["to"] = 1L }));
+        yield return Case("Tan · Atan · Sinh · Cosh · Asinh", 13, FiveByFive, (b, x) =>
+        {
+            var small = b.Node("Mul", "small", new[] { x, b.Initializer("third", new[] { 0.3f }) });
+            var a = b.Node("Mul", "tan_atan", new[] { b.Node("Tan", "tan", new[] { small }), b.Node("Atan", "atan", new[] { x }) });
+            var c = b.Node("Add", "sinh_cosh", new[] { b.Node("Sinh", "sinh", new[] { small }), b.Node("Cosh", "cosh", new[] { small }) });
+            return b.Node("Add", "sum", new[] { b.Node("Mul", "product", new[] { a, c }), b.Node("Asinh", "asinh", new[] { x }) });
+        });
+        yield return Case("Asin · Acos · Atanh of tanh(0.3x), Acosh of 1 + |x|", 13, FiveByFive, (b, x) =>
+        {
+            var unit = b.Node("Tanh", "tanh", new[] { b.Node("Mul", "small", new[] { x, b.Initializer("third", new[] { 0.3f }) }) });
+            var a = b.Node("Mul", "asin_acos", new[] { b.Node("Asin", "asin", new[] { unit }), b.Node("Acos", "acos", new[] { unit }) });
+            var above = b.Node("Add", "above", new[] { b.Node("Abs", "abs", new[] { x }), b.Initializer("one", new[] { 1f }) });
+            return b.Node("Add", "sum", new[] { b.Node("Add", "sum1", new[] { a, b.Node("Atanh", "atanh", new[] { unit }) }), b.Node("Acosh", "acosh", new[] { above }) });
+        });
+        yield return Case("IsNaN · IsInf · Xor (as float)", 13, FiveByFive, (b, x) =>
+        {
+            // log(x) is NaN below 0 and −∞ at 0 (Relu makes zeros); Xor of the two masks.
+            var logs = b.Node("Log", "log", new[] { b.Node("Relu", "relu", new[] { x }) });
+            var nan = b.Node("IsNaN", "isnan", new[] { b.Node("Log", "log_x", new[] { x }) });
+            var inf = b.Node("IsInf", "isinf", new[] { logs }, new Dictionary<string, object> { ["detect_positive"] = 0L });
+            return b.Node("Cast", "to_float", new[] { b.Node("Xor", "xor", new[] { nan, inf }) }, new Dictionary<string, object> { ["to"] = 1L });
+        });
         yield return Case("InstanceNormalization", 13, FiveByFive,
             (b, x) => b.Node("InstanceNormalization", "instnorm", new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) }));
         yield return Case("ReduceProd axes [2, 3]", 13, FiveByFive, (b, x) => b.Node("ReduceProd", "prod", new[] { x }, new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 } }));
@@ -170,11 +215,13 @@ public sealed class OneOpModelTests
     }
 
     [TestMethod]
-    public void PReluSlopes_InstanceNormScales_AndEinsumOperands_Train()
+    public void PReluSlopes_InstanceAndGroupNormScales_AndEinsumOperands_Train()
     {
-        var model = Model(13, FiveByFive, (b, x) =>
+        var model = Model(18, FiveByFive, (b, x) =>
         {
             var norm = b.Node("InstanceNormalization", "instnorm", new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) });
+            norm = b.Node("GroupNormalization", "groupnorm", new[] { norm, b.Initializer("gscale", new[] { 1.2f, 0.8f }, 2), b.Initializer("gbias", new[] { 0.3f, -0.1f }, 2) },
+                new Dictionary<string, object> { ["num_groups"] = 2L });
             var prelu = b.Node("PRelu", "prelu", new[] { norm, b.Initializer("slope", new[] { 0.25f, -0.5f }, 2, 1, 1) });
             return b.Node("Einsum", "einsum", new[] { prelu, b.Initializer("w", ZooModels.Noise(15, 5), 5, 3) }, new Dictionary<string, object> { ["equation"] = "...ij,jk->...ik" });
         });
@@ -185,7 +232,7 @@ public sealed class OneOpModelTests
             loss.backward();
         var parameters = graph.named_parameters().ToList();
         TestContext.WriteLine(string.Join(", ", parameters.Select(p => $"{p.name} [{string.Join("x", p.parameter.shape)}]")));
-        Assert.HasCount(4, parameters, "scale, bias, slope and the Einsum weight are parameters");
+        Assert.HasCount(6, parameters, "both normalisations' scales and biases, the slope and the Einsum weight are parameters");
         foreach (var (name, parameter) in parameters)
         {
             Assert.IsNotNull(parameter.grad, $"{name} gets a gradient");
