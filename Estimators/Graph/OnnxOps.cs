@@ -26,7 +26,7 @@ internal static class OnnxOps
         "Einsum", "InstanceNormalization", "ScatterElements", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum",
         "ReduceLogSumExp", "GroupNormalization", "LpNormalization", "LRN", "Hardmax", "GatherElements", "DepthToSpace",
         "SpaceToDepth", "NonZero", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf",
-        "Xor",
+        "Xor", "GatherND", "ScatterND", "TopK", "OneHot", "ThresholdedRelu", "Shrink", "Size",
     };
 
     /// <summary>The ops that multiply their data input by a weight (input 1): what quantization gives integer kernels.</summary>
@@ -209,6 +209,13 @@ internal static class OnnxOps
             "IsNaN" => One(X.isnan()),
             "IsInf" => One(IsInf()),
             "Xor" => One(X.logical_xor(In(1))),
+            "GatherND" => One(GatherND()),
+            "ScatterND" => One(ScatterND()),
+            "TopK" => TopK(),
+            "OneHot" => One(OneHot()),
+            "ThresholdedRelu" => One(where(X.gt(CachedScalars.Of(Float("alpha", 1f))), X, zeros_like(X))),
+            "Shrink" => One(Shrink()),
+            "Size" => One(tensor(X.numel(), device: X.device)),
             _ => throw Refuse($"the op is not implemented (supported: {string.Join(", ", Supported.Order())})"),
         };
 
@@ -560,6 +567,77 @@ internal static class OnnxOps
         {
             var longs = indices.to_type(ScalarType.Int64);
             return where(longs.lt(CachedScalars.OfInt(0)), longs.add(CachedScalars.OfInt(size), CachedScalars.OfInt(1)), longs);
+        }
+
+        // GatherND and ScatterND address slices of data by the last axis of indices (m coordinates): both fold the
+        // batch axes and the m addressed axes into one row index of a [rows, slice…] view.
+        private static Tensor RowIndex(Tensor indices, long[] dataShape, int batchDims)
+        {
+            var m = (int)indices.shape[^1];
+            var batch = dataShape[..batchDims].Aggregate(1L, (a, b) => a * b);
+            var addressed = dataShape[batchDims..(batchDims + m)];
+            var flat = indices.to_type(ScalarType.Int64).reshape(batch, -1, m);
+            Tensor? row = null;
+            for (var j = 0; j < m; j++)
+            {
+                var coordinate = NonNegative(flat.select(2, j), addressed[j]);
+                row = row is null ? coordinate : row.mul(CachedScalars.OfInt(addressed[j])).add(coordinate, CachedScalars.OfInt(1));
+            }
+            var rows = addressed.Aggregate(1L, (a, b) => a * b);
+            using var offsets = arange(batch, ScalarType.Int64, indices.device).mul(CachedScalars.OfInt(rows)).unsqueeze(1);
+            return row!.add(offsets, CachedScalars.OfInt(1)).flatten();
+        }
+
+        private Tensor GatherND()
+        {
+            var batchDims = (int)Int("batch_dims", 0);
+            var indices = In(1);
+            var m = (int)indices.shape[^1];
+            var slice = X.shape[(batchDims + m)..];
+            var rows = X.reshape(new[] { -1L }.Concat(slice).ToArray());
+            var picked = rows.index_select(0, RowIndex(indices, X.shape, batchDims));
+            return picked.reshape(indices.shape[..^1].Concat(slice).ToArray());
+        }
+
+        private Tensor ScatterND()
+        {
+            if (String("reduction", "none") != "none") throw Refuse($"ScatterND with reduction {String("reduction", "none")}");
+            var indices = In(1);
+            var slice = X.shape[(int)indices.shape[^1]..];
+            var rows = X.reshape(new[] { -1L }.Concat(slice).ToArray());
+            var updates = In(2).reshape(new[] { -1L }.Concat(slice).ToArray());
+            return rows.index_copy(0, RowIndex(indices, X.shape, 0), updates).reshape(X.shape);
+        }
+
+        // The k largest (or smallest) along the axis, equal values in index order (a stable sort), as ONNX asks.
+        private Tensor[] TopK()
+        {
+            var axis = Axis(Int("axis", -1), X.dim());
+            var k = (long)Scalar(In(1));
+            var (values, indices) = X.sort(axis, descending: Int("largest", 1) == 1, stable: true);
+            return new[] { values.narrow(axis, 0, k), indices.narrow(axis, 0, k) };
+        }
+
+        // on where the index (negative counted from depth) names the position along the new axis, off elsewhere.
+        private Tensor OneHot()
+        {
+            var depth = (long)Scalar(In(1));
+            var values = In(2);
+            var rank = X.dim() + 1;
+            var axis = Axis(Int("axis", -1), rank);
+            var index = NonNegative(X, depth).unsqueeze(axis);
+            var positionShape = Enumerable.Repeat(1L, (int)rank).ToArray();
+            positionShape[axis] = depth;
+            using var positions = arange(depth, ScalarType.Int64, X.device).reshape(positionShape);
+            return where(index.eq(positions), values[1], values[0]);
+        }
+
+        private Tensor Shrink()
+        {
+            var bias = CachedScalars.Of(Float("bias", 0f));
+            var lambd = Float("lambd", 0.5f);
+            var shrunk = where(X.lt(CachedScalars.Of(-lambd)), X.add(bias, CachedScalars.One), zeros_like(X));
+            return where(X.gt(CachedScalars.Of(lambd)), X.sub(bias), shrunk);
         }
 
         // Normalised over each group of channels; opset 18's scale and bias hold one value per group, opset 21's one

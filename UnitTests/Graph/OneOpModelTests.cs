@@ -151,6 +151,24 @@ public sealed class OneOpModelTests
             var inf = b.Node("IsInf", "isinf", new[] { logs }, new Dictionary<string, object> { ["detect_positive"] = 0L });
             return b.Node("Cast", "to_float", new[] { b.Node("Xor", "xor", new[] { nan, inf }) }, new Dictionary<string, object> { ["to"] = 1L });
         });
+        yield return Case("GatherND, pairs of coordinates", 13, FiveByFive, (b, x) => b.Node("GatherND", "gathernd",
+            new[] { x, b.Initializer("indices", new long[] { 1, 0, 0, -1, 1, 1 }, 3, 2) }));
+        yield return Case("GatherND batch_dims 1", 13, FiveByFive, (b, x) => b.Node("GatherND", "gathernd",
+            new[] { x, b.Initializer("indices", new long[] { 1, 4, 0, 2, 1, 1, 0, 0 }, 2, 2, 2) }, new Dictionary<string, object> { ["batch_dims"] = 1L }));
+        yield return Case("ScatterND, two rows", 13, FiveByFive, (b, x) => b.Node("ScatterND", "scatternd",
+            new[] { x, b.Initializer("indices", new long[] { 1, 0, 0, -1 }, 2, 2), b.Initializer("updates", ZooModels.Noise(50, 8), 2, 5, 5) }));
+        yield return Case("OneHot on axis 1 of round(2x), depth 5", 13, FiveByFive, (b, x) => b.Node("OneHot", "onehot", new[]
+        {
+            b.Node("Cast", "to_long", new[] { b.Node("Round", "round", new[] { b.Node("Mul", "times2", new[] { x, b.Initializer("two", new[] { 2f }) }) }) },
+                new Dictionary<string, object> { ["to"] = 7L }),
+            b.Initializer("depth", new long[] { 5 }), b.Initializer("values", new[] { 0.5f, 2f }, 2),
+        }, new Dictionary<string, object> { ["axis"] = 1L }));
+        yield return Case("ThresholdedRelu alpha 0.4", 13, FiveByFive,
+            (b, x) => b.Node("ThresholdedRelu", "trelu", new[] { x }, new Dictionary<string, object> { ["alpha"] = 0.4f }));
+        yield return Case("Shrink bias 0.1, lambd 0.3", 13, FiveByFive,
+            (b, x) => b.Node("Shrink", "shrink", new[] { x }, new Dictionary<string, object> { ["bias"] = 0.1f, ["lambd"] = 0.3f }));
+        yield return Case("Size (as float)", 13, FiveByFive,
+            (b, x) => b.Node("Cast", "to_float", new[] { b.Node("Size", "size", new[] { x }) }, new Dictionary<string, object> { ["to"] = 1L }));
         yield return Case("InstanceNormalization", 13, FiveByFive,
             (b, x) => b.Node("InstanceNormalization", "instnorm", new[] { x, b.Initializer("scale", new[] { 1.5f, 0.5f }, 2), b.Initializer("bias", new[] { 0.1f, -0.2f }, 2) }));
         yield return Case("ReduceProd axes [2, 3]", 13, FiveByFive, (b, x) => b.Node("ReduceProd", "prod", new[] { x }, new Dictionary<string, object> { ["axes"] = new long[] { 2, 3 } }));
@@ -211,6 +229,41 @@ public sealed class OneOpModelTests
                 CollectionAssert.AreEqual(expected[k].GetTensorDataAsSpan<float>().ToArray(), outputs[k].data<float>().ToArray(), $"part {k}: values");
             }
             foreach (var output in outputs) output.Dispose();
+        }
+    }
+
+    [TestMethod]
+    public void TopK_GivesEqualValuesInIndexOrder()
+    {
+        // round(2x) has many equal values: ONNX wants the lower index first among equals, largest and smallest.
+        foreach (var largest in new[] { 1L, 0L })
+        {
+            var builder = new OnnxGraphBuilder();
+            var x = builder.Input("x", 2, 5, 5);
+            var rounded = builder.Node("Round", "round", new[] { builder.Node("Mul", "times2", new[] { x, builder.Initializer("two", new[] { 2f }) }) });
+            var topk = builder.Node("TopK", "topk", new[] { rounded, builder.Initializer("k", new long[] { 3 }, 1) },
+                new Dictionary<string, object> { ["axis"] = 2L, ["largest"] = largest });
+            builder.Output("y", topk, OnnxGraphBuilder.ElementType.Float, 2, 3, 5);
+            var proto = ModelProto.Parser.ParseFrom(builder.Build(13, new Dictionary<string, string>()));
+            proto.Graph.Node.Single(n => n.OpType == "TopK").Output.Add("indices");
+            proto.Graph.Output.Add(new ValueInfoProto { Name = "indices", Type = proto.Graph.Output[0].Type.Clone() });
+            proto.Graph.Output[1].Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Int64;
+            var model = Google.Protobuf.MessageExtensions.ToByteArray(proto);
+            var shape = new long[] { 2, 2, 5, 5 };
+            var values = ZooModels.Noise(100, seed: 9);
+            using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
+            using var session = new InferenceSession(model);
+            using var runOptions = new RunOptions();
+            using var expected = session.Run(runOptions, new[] { "x" }, new[] { input }, new[] { "y", "indices" });
+            var graph = Import(model);
+            using (no_grad())
+            using (var xTensor = tensor(values, shape))
+            {
+                var outputs = graph.Run(new[] { xTensor });
+                CollectionAssert.AreEqual(expected[0].GetTensorDataAsSpan<float>().ToArray(), outputs[0].data<float>().ToArray(), $"largest {largest}: values");
+                CollectionAssert.AreEqual(expected[1].GetTensorDataAsSpan<long>().ToArray(), outputs[1].data<long>().ToArray(), $"largest {largest}: indices");
+                foreach (var output in outputs) output.Dispose();
+            }
         }
     }
 
