@@ -193,7 +193,7 @@ internal static class OnnxOps
             "LpNormalization" => One(LpNorm()),
             "LRN" => One(Lrn()),
             "Hardmax" => One(Hardmax()),
-            "GatherElements" => One(X.gather(Axis(Int("axis", 0), X.dim()), NonNegative(In(1), X.shape[Axis(Int("axis", 0), X.dim())]))),
+            "GatherElements" => One(GatherElements()),
             "DepthToSpace" => One(DepthToSpace()),
             "SpaceToDepth" => One(SpaceToDepth()),
             "NonZero" => One(X.nonzero().t().contiguous()),
@@ -555,6 +555,12 @@ internal static class OnnxOps
             return last ? index.neg().add(CachedScalars.OfInt(X.shape[axis] - 1), CachedScalars.OfInt(1)) : index;
         }
 
+        private Tensor GatherElements()
+        {
+            var axis = Axis(Int("axis", 0), X.dim());
+            return X.gather(axis, NonNegative(In(1), X.shape[axis]));
+        }
+
         private Tensor ScatterElements()
         {
             if (String("reduction", "none") != "none") throw Refuse($"ScatterElements with reduction {String("reduction", "none")}");
@@ -577,15 +583,16 @@ internal static class OnnxOps
             var batch = dataShape[..batchDims].Aggregate(1L, (a, b) => a * b);
             var addressed = dataShape[batchDims..(batchDims + m)];
             var flat = indices.to_type(ScalarType.Int64).reshape(batch, -1, m);
-            Tensor? row = null;
+            var rows = addressed.Aggregate(1L, (a, b) => a * b);
+            // Each batch's rows start at batch · rows; the coordinates then count in mixed radix.
+            var row = arange(batch, ScalarType.Int64, indices.device).mul(CachedScalars.OfInt(rows)).unsqueeze(1).expand(batch, flat.shape[1]);
+            var stride = rows;
             for (var j = 0; j < m; j++)
             {
-                var coordinate = NonNegative(flat.select(2, j), addressed[j]);
-                row = row is null ? coordinate : row.mul(CachedScalars.OfInt(addressed[j])).add(coordinate, CachedScalars.OfInt(1));
+                stride /= addressed[j];
+                row = row.add(NonNegative(flat.select(2, j), addressed[j]), CachedScalars.OfInt(stride));
             }
-            var rows = addressed.Aggregate(1L, (a, b) => a * b);
-            using var offsets = arange(batch, ScalarType.Int64, indices.device).mul(CachedScalars.OfInt(rows)).unsqueeze(1);
-            return row!.add(offsets, CachedScalars.OfInt(1)).flatten();
+            return row.flatten();
         }
 
         private Tensor GatherND()
