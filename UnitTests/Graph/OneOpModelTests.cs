@@ -210,26 +210,7 @@ public sealed class OneOpModelTests
         proto.Graph.Node.Single(n => n.OpType == "Split").Output.Add("second");
         proto.Graph.Output.Add(new ValueInfoProto { Name = "second", Type = proto.Graph.Output[0].Type.Clone() });
         proto.Graph.Output[1].Type.TensorType.Shape.Dim[2].DimValue = 2;
-        var model = Google.Protobuf.MessageExtensions.ToByteArray(proto);
-        var shape = new long[] { 2, 2, 5, 5 };
-        var values = ZooModels.Noise(100, seed: 4);
-        using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
-        using var session = new InferenceSession(model);
-        using var runOptions = new RunOptions();
-        using var expected = session.Run(runOptions, new[] { "x" }, new[] { input }, new[] { "y", "second" });
-        var graph = Import(model);
-        using (no_grad())
-        using (var xTensor = tensor(values, shape))
-        {
-            var outputs = graph.Run(new[] { xTensor });
-            Assert.HasCount(2, outputs);
-            for (var k = 0; k < 2; k++)
-            {
-                CollectionAssert.AreEqual(expected[k].GetTensorTypeAndShape().Shape, outputs[k].shape, $"part {k}: shape");
-                CollectionAssert.AreEqual(expected[k].GetTensorDataAsSpan<float>().ToArray(), outputs[k].data<float>().ToArray(), $"part {k}: values");
-            }
-            foreach (var output in outputs) output.Dispose();
-        }
+        AssertTwoOutputsAsOnnxRuntime(Google.Protobuf.MessageExtensions.ToByteArray(proto), ZooModels.Noise(100, seed: 4), "second", "Split");
     }
 
     [TestMethod]
@@ -248,23 +229,32 @@ public sealed class OneOpModelTests
             proto.Graph.Node.Single(n => n.OpType == "TopK").Output.Add("indices");
             proto.Graph.Output.Add(new ValueInfoProto { Name = "indices", Type = proto.Graph.Output[0].Type.Clone() });
             proto.Graph.Output[1].Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Int64;
-            var model = Google.Protobuf.MessageExtensions.ToByteArray(proto);
-            var shape = new long[] { 2, 2, 5, 5 };
-            var values = ZooModels.Noise(100, seed: 9);
-            using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
-            using var session = new InferenceSession(model);
-            using var runOptions = new RunOptions();
-            using var expected = session.Run(runOptions, new[] { "x" }, new[] { input }, new[] { "y", "indices" });
-            var graph = Import(model);
-            using (no_grad())
-            using (var xTensor = tensor(values, shape))
-            {
-                var outputs = graph.Run(new[] { xTensor });
-                CollectionAssert.AreEqual(expected[0].GetTensorDataAsSpan<float>().ToArray(), outputs[0].data<float>().ToArray(), $"largest {largest}: values");
-                CollectionAssert.AreEqual(expected[1].GetTensorDataAsSpan<long>().ToArray(), outputs[1].data<long>().ToArray(), $"largest {largest}: indices");
-                foreach (var output in outputs) output.Dispose();
-            }
+            AssertTwoOutputsAsOnnxRuntime(Google.Protobuf.MessageExtensions.ToByteArray(proto), ZooModels.Noise(100, seed: 9), "indices", $"TopK largest {largest}");
         }
+    }
+
+    // x [2, 2, 5, 5] → outputs "y" and `second` on both engines: same shapes and exactly the same values.
+    private static void AssertTwoOutputsAsOnnxRuntime(byte[] model, float[] values, string second, string what)
+    {
+        var shape = new long[] { 2, 2, 5, 5 };
+        using var input = OrtValue.CreateTensorValueFromMemory(values, shape);
+        using var session = new InferenceSession(model);
+        using var runOptions = new RunOptions();
+        using var expected = session.Run(runOptions, new[] { "x" }, new[] { input }, new[] { "y", second });
+        var graph = Import(model);
+        using var _ = no_grad();
+        using var xTensor = tensor(values, shape);
+        var outputs = graph.Run(new[] { xTensor });
+        Assert.HasCount(2, outputs, what);
+        for (var k = 0; k < 2; k++)
+        {
+            CollectionAssert.AreEqual(expected[k].GetTensorTypeAndShape().Shape, outputs[k].shape, $"{what}, output {k}: shape");
+            if (expected[k].GetTensorTypeAndShape().ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64)
+                CollectionAssert.AreEqual(expected[k].GetTensorDataAsSpan<long>().ToArray(), outputs[k].data<long>().ToArray(), $"{what}, output {k}");
+            else
+                CollectionAssert.AreEqual(expected[k].GetTensorDataAsSpan<float>().ToArray(), outputs[k].data<float>().ToArray(), $"{what}, output {k}");
+        }
+        foreach (var output in outputs) output.Dispose();
     }
 
     [TestMethod]
