@@ -105,19 +105,7 @@ public sealed class OnnxTrainingTests
         Assert.AreEqual(1, gemms);
 
         var exported = MLNetQuant.Export.QdqExporter.Export(run.Network, options.InputShape, run.Outputs, true, "Features", "Score");
-        var held = rows.Take(4).SelectMany(r => r.Features).ToArray();
-        using var input = OrtValue.CreateTensorValueFromMemory(held, new long[] { 4, 3 * 96 * 96 });
-        var viaOrt = ZooModels.Run(exported.OnnxBytes, new[] { ("Features", input) }, "Score");
-        run.Network.eval();
-        float[] viaTorch;
-        using (no_grad())
-        using (var x = tensor(held, new long[] { 4, 3, 96, 96 }))
-        using (var logits = run.Network.call(x))
-        using (var probabilities = logits.softmax(1))
-            viaTorch = probabilities.data<float>().ToArray();
-        var worst = viaOrt.Zip(viaTorch).Max(p => Math.Abs(p.First - p.Second));
-        TestContext.WriteLine($"largest probability difference ORT vs TorchSharp: {worst:E2}");
-        Assert.IsLessThan(0.02, worst, "the QDQ model computes what the trained network computes (int8 rounding apart)");
+        AssertExportComputesTheNetwork(run, exported.OnnxBytes, rows.Take(4).SelectMany(r => r.Features).ToArray(), new long[] { 4, 3, 96, 96 });
         var ops = ModelProto.Parser.ParseFrom(exported.OnnxBytes).Graph.Node.Select(n => n.OpType).ToList();
         Assert.IsTrue(ops.Contains("Add") && ops.Count(o => o == "DequantizeLinear") > 2 * convs, "the same graph, with Q/DQ inserted");
         run.Network.Dispose();
@@ -157,24 +145,31 @@ public sealed class OnnxTrainingTests
             Assert.AreEqual(2, run.Network.Layers.Count(l => l.OpType == "Conv"), "both convolutions are quantized");
             var exported = MLNetQuant.Export.QdqExporter.Export(run.Network, options.InputShape, run.Outputs, true, "Features", "Score");
             var held = Enumerable.Range(0, 4).SelectMany(i => ZooModels.Noise(3 * 8 * 8, seed: 300 + i)).ToArray();
-            using var input = OrtValue.CreateTensorValueFromMemory(held, new long[] { 4, 3 * 8 * 8 });
-            var viaOrt = ZooModels.Run(exported.OnnxBytes, new[] { ("Features", input) }, "Score");
-            run.Network.eval();
-            float[] viaTorch;
-            using (no_grad())
-            using (var images = tensor(held, new long[] { 4, 3, 8, 8 }))
-            using (var scores = run.Network.call(images))
-            using (var probabilities = scores.softmax(1))
-                viaTorch = probabilities.data<float>().ToArray();
-            var worst = viaOrt.Zip(viaTorch).Max(p => Math.Abs(p.First - p.Second));
-            TestContext.WriteLine($"largest probability difference ORT vs TorchSharp: {worst:E2}");
-            Assert.IsLessThan(0.02, worst, "the QDQ model computes what the trained network computes (int8 rounding apart)");
+            AssertExportComputesTheNetwork(run, exported.OnnxBytes, held, new long[] { 4, 3, 8, 8 });
             run.Network.Dispose();
         }
         finally
         {
             File.Delete(path);
         }
+    }
+
+    // The exported QDQ model's probabilities in ONNX Runtime against the trained, fake-quantized network's in evaluation
+    // mode, on `held` images of `shape`.
+    private void AssertExportComputesTheNetwork(QuantizationRun run, byte[] exported, float[] held, long[] shape)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(held, new[] { shape[0], shape[1..].Aggregate(1L, (a, b) => a * b) });
+        var viaOrt = ZooModels.Run(exported, new[] { ("Features", input) }, "Score");
+        run.Network.eval();
+        float[] viaTorch;
+        using (no_grad())
+        using (var images = tensor(held, shape))
+        using (var scores = run.Network.call(images))
+        using (var probabilities = scores.softmax(1))
+            viaTorch = probabilities.data<float>().ToArray();
+        var worst = viaOrt.Zip(viaTorch).Max(p => Math.Abs(p.First - p.Second));
+        TestContext.WriteLine($"largest probability difference ORT vs TorchSharp: {worst:E2}");
+        Assert.IsLessThan(0.02, worst, "the QDQ model computes what the trained network computes (int8 rounding apart)");
     }
 
     private sealed class SmallImageRow
