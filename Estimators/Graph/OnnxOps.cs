@@ -771,7 +771,7 @@ internal static class OnnxOps
             return ReferenceEquals(y, X) ? X.alias() : y;
         }
 
-        // TorchSharp's bilinear kernel (forward and backward ≈ 4× faster than the gathers on large maps) where it computes
+        // TorchSharp's bilinear kernel (forward and backward 2–4× faster than the gathers on large maps) where it computes
         // ONNX Runtime's coordinates: the two last axes of a 4-D tensor, half_pixel (pytorch_half_pixel past one pixel) with
         // the scale ONNX uses — output/input for stretched sizes, else the given scale, whose floor must give the same
         // output size — or align_corners. Null elsewhere: the gathers compute it.
