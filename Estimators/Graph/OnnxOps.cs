@@ -173,7 +173,7 @@ internal static class OnnxOps
             "LayerNormalization" => One(LayerNorm()),
             "Tile" => One(X.tile(Longs(In(1)))),
             "PRelu" => One(where(X.lt(CachedScalars.Of(0)), X.mul(In(1)), X)),
-            "Elu" => One(where(X.gt(CachedScalars.Of(0)), X, X.expm1().mul(CachedScalars.Of(Float("alpha", 1f))))),
+            "Elu" => One(Elu(Float("alpha", 1f))),
             "Selu" => One(Selu()),
             "Celu" => One(Celu()),
             "Mish" => One(X.mul(F.softplus(X).tanh())),
@@ -436,9 +436,7 @@ internal static class OnnxOps
         {
             var data = X;
             var axis = Axis(Int("axis", 0), data.dim());
-            var indices = In(1).to_type(ScalarType.Int64);
-            var size = data.shape[axis];
-            indices = where(indices.lt(CachedScalars.OfInt(0)), indices.add(CachedScalars.OfInt(size), CachedScalars.OfInt(1)), indices);
+            var indices = NonNegative(In(1), data.shape[axis]);
             var picked = data.index_select(axis, indices.flatten());
             var shape = data.shape[..(int)axis].Concat(indices.shape).Concat(data.shape[(int)(axis + 1)..]).ToArray();
             return picked.reshape(shape);
@@ -508,12 +506,11 @@ internal static class OnnxOps
             return keep ? y : y.reshape(y.shape.Where((_, d) => !axes.Contains(d)).ToArray());
         }
 
-        private Tensor Selu()
-        {
-            var alpha = Float("alpha", 1.67326319217681884765625f);
-            var gamma = Float("gamma", 1.05070102214813232421875f);
-            return where(X.gt(CachedScalars.Of(0)), X, X.expm1().mul(CachedScalars.Of(alpha))).mul(CachedScalars.Of(gamma));
-        }
+        // x above 0, α·(eˣ − 1) below.
+        private Tensor Elu(float alpha) => where(X.gt(CachedScalars.Of(0)), X, X.expm1().mul(CachedScalars.Of(alpha)));
+
+        private Tensor Selu() =>
+            Elu(Float("alpha", 1.67326319217681884765625f)).mul(CachedScalars.Of(Float("gamma", 1.05070102214813232421875f)));
 
         private Tensor Celu()
         {
@@ -566,6 +563,23 @@ internal static class OnnxOps
             if (String("reduction", "none") != "none") throw Refuse($"ScatterElements with reduction {String("reduction", "none")}");
             var axis = Axis(Int("axis", 0), X.dim());
             return X.scatter(axis, NonNegative(In(1), X.shape[axis]), In(2));
+        }
+
+        // A shape of ones for a rank-`rank` tensor but `length` at `axis`: what broadcasts a per-channel (or per-position)
+        // vector along that axis.
+        private static long[] AlongAxis(long rank, long axis, long length)
+        {
+            var shape = Enumerable.Repeat(1L, (int)rank).ToArray();
+            shape[axis] = length;
+            return shape;
+        }
+
+        // (x − mean) / √(variance + ε) over `axes` (the biased variance, as ONNX's normalizations take it).
+        private Tensor Standardized(Tensor x, long[] axes)
+        {
+            var centered = x.sub(x.mean(axes, keepdim: true));
+            var variance = centered.square().mean(axes, keepdim: true);
+            return centered.div(variance.add(CachedScalars.Of(Float("epsilon", 1e-5f)), CachedScalars.One).sqrt());
         }
 
         // Indices as int64 with the negative ones counted from the end of an axis of `size`.
@@ -633,9 +647,7 @@ internal static class OnnxOps
             var rank = X.dim() + 1;
             var axis = Axis(Int("axis", -1), rank);
             var index = NonNegative(X, depth).unsqueeze(axis);
-            var positionShape = Enumerable.Repeat(1L, (int)rank).ToArray();
-            positionShape[axis] = depth;
-            using var positions = arange(depth, ScalarType.Int64, X.device).reshape(positionShape);
+            using var positions = arange(depth, ScalarType.Int64, X.device).reshape(AlongAxis(rank, axis, depth));
             return where(index.eq(positions), values[1], values[0]);
         }
 
@@ -654,12 +666,8 @@ internal static class OnnxOps
             var groups = Int("num_groups", 0);
             var channels = X.shape[1];
             if (groups <= 0 || channels % groups != 0) throw Refuse($"num_groups {groups} for {channels} channels");
-            var grouped = X.reshape(X.shape[0], groups, -1);
-            var centered = grouped.sub(grouped.mean(new long[] { 2 }, keepdim: true));
-            var variance = centered.square().mean(new long[] { 2 }, keepdim: true);
-            var normalized = centered.div(variance.add(CachedScalars.Of(Float("epsilon", 1e-5f)), CachedScalars.One).sqrt()).reshape(X.shape);
-            var channelShape = Enumerable.Repeat(1L, (int)X.dim()).ToArray();
-            channelShape[1] = channels;
+            var normalized = Standardized(X.reshape(X.shape[0], groups, -1), new long[] { 2 }).reshape(X.shape);
+            var channelShape = AlongAxis(X.dim(), 1, channels);
             Tensor PerChannel(Tensor t) => (t.numel() == groups && groups != channels ? t.repeat_interleave(channels / groups) : t).reshape(channelShape);
             return normalized.mul(PerChannel(In(1))).add(PerChannel(In(2)), CachedScalars.One);
         }
@@ -685,13 +693,11 @@ internal static class OnnxOps
             var channels = X.shape[1];
             var before = (size - 1) / 2;
             var after = size - 1 - before;
-            var square = X.square();
-            var padShape = (long[])X.shape.Clone();
-            padShape[1] = before;
-            var front = zeros(padShape, X.dtype, X.device);
-            padShape[1] = after;
-            var back = zeros(padShape, X.dtype, X.device);
-            var padded = cat(new[] { front, square, back }, 1);
+            // Zeros before and after the channels: torch pads from axis 1 on, as the Pad op does.
+            var begin = new long[X.dim() - 1];
+            var end = new long[X.dim() - 1];
+            (begin[0], end[0]) = (before, after);
+            var padded = F.pad(X.square(), TorchPads(begin, end), PaddingModes.Constant, 0);
             var sum = padded.narrow(1, 0, channels);
             for (var k = 1; k < size; k++) sum = sum.add(padded.narrow(1, k, channels), CachedScalars.One);
             var denominator = sum.mul(CachedScalars.Of(Float("alpha", 1e-4f) / size)).add(CachedScalars.Of(Float("bias", 1f)), CachedScalars.One)
@@ -737,13 +743,8 @@ internal static class OnnxOps
         private Tensor InstanceNorm()
         {
             var spatial = Enumerable.Range(2, (int)X.dim() - 2).Select(d => (long)d).ToArray();
-            var channelShape = new long[X.dim()];
-            Array.Fill(channelShape, 1L);
-            channelShape[1] = X.shape[1];
-            var mean = X.mean(spatial, keepdim: true);
-            var centered = X.sub(mean);
-            var variance = centered.square().mean(spatial, keepdim: true);
-            var normalized = centered.div(variance.add(CachedScalars.Of(Float("epsilon", 1e-5f)), CachedScalars.One).sqrt());
+            var channelShape = AlongAxis(X.dim(), 1, X.shape[1]);
+            var normalized = Standardized(X, spatial);
             return normalized.mul(In(1).reshape(channelShape)).add(In(2).reshape(channelShape), CachedScalars.One);
         }
 
@@ -753,13 +754,13 @@ internal static class OnnxOps
             var rank = (int)X.dim();
             var scales = Optional(2) is { } s && s.numel() > 0 ? Floats(s) : null;
             var sizes = Optional(3) is { } z && z.numel() > 0 ? Longs(z) : null;
-            var (outputShape, axisScales) = ResizeSampling.Geometry(X.shape, scales, sizes, Ints("axes"),
-                String("keep_aspect_ratio_policy", "stretch"), Refuse);
+            var policy = String("keep_aspect_ratio_policy", "stretch");
+            var (outputShape, axisScales) = ResizeSampling.Geometry(X.shape, scales, sizes, Ints("axes"), policy, Refuse);
             var mode = new ResizeMode(String("mode", "nearest"), String("coordinate_transformation_mode", "half_pixel"),
                 String("nearest_mode", "round_prefer_floor"), Float("cubic_coeff_a", -0.75f), Int("exclude_outside", 0) == 1,
                 Int("antialias", 0) == 1);
             if (mode.Interpolation != "nearest" && !IsFloating(X)) throw Refuse($"{mode.Interpolation} resize of {X.dtype} data");
-            var stretchedToSizes = sizes is not null && String("keep_aspect_ratio_policy", "stretch") == "stretch";
+            var stretchedToSizes = sizes is not null && policy == "stretch";
             if (FusedBilinear(mode, outputShape, axisScales, stretchedToSizes) is { } fused) return fused;
             var y = X;
             for (var axis = 0; axis < rank; axis++)
@@ -795,8 +796,7 @@ internal static class OnnxOps
                 using var index = tensor(taps.Indices[0], device: x.device);
                 return x.index_select(axis, index);
             }
-            var weightShape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
-            weightShape[axis] = taps.Indices[0].Length;
+            var weightShape = AlongAxis(x.dim(), axis, taps.Indices[0].Length);
             Tensor? sum = null;
             for (var t = 0; t < taps.Indices.Length; t++)
             {

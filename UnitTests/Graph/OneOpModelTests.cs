@@ -295,9 +295,7 @@ public sealed class OneOpModelTests
         };
         foreach (var (why, expected, body) in cases)
         {
-            var proto = ModelProto.Parser.ParseFrom(Model(18, FiveByFive, body));
-            OnnxImporter.Import(proto, "test model");
-            var graph = new OnnxGraphModule(proto, "test model");
+            var graph = Import(Model(18, FiveByFive, body));
             using var x = zeros(2, 2, 5, 5);
             var e = Assert.ThrowsExactly<NotSupportedException>(() => graph.forward(x), why);
             StringAssert.Contains(e.Message, "Node 'resize' (Resize)", why);
