@@ -284,21 +284,30 @@ public sealed class OneOpModelTests
     }
 
     [TestMethod]
-    public void ResizeForms_ItCannotCompute_AreNamed()
+    public void FormsItCannotCompute_AreNamedWithTheNode()
     {
-        var cases = new (string Why, string Expected, Func<OnnxGraphBuilder, string, string> Body)[]
+        var cases = new (string Why, string Node, string Expected, Func<OnnxGraphBuilder, string, string> Body)[]
         {
-            ("a region of interest", "coordinate_transformation_mode tf_crop_and_resize",
+            ("a region of interest", "Node 'resize' (Resize)", "coordinate_transformation_mode tf_crop_and_resize",
                 (b, x) => Resize(b, x, scales: new[] { 1f, 1f, 2f, 2f }, attributes: new() { ["coordinate_transformation_mode"] = "tf_crop_and_resize" })),
-            ("two scales for four axes", "scales has 2 values for 4 axes", (b, x) => Resize(b, x, scales: new[] { 2f, 2f })),
-            ("an unknown mode", "resize mode bicubic", (b, x) => Resize(b, x, scales: new[] { 1f, 1f, 2f, 2f }, attributes: new() { ["mode"] = "bicubic" })),
+            ("two scales for four axes", "Node 'resize' (Resize)", "scales has 2 values for 4 axes", (b, x) => Resize(b, x, scales: new[] { 2f, 2f })),
+            ("an unknown mode", "Node 'resize' (Resize)", "resize mode bicubic",
+                (b, x) => Resize(b, x, scales: new[] { 1f, 1f, 2f, 2f }, attributes: new() { ["mode"] = "bicubic" })),
+            ("groups that do not divide the channels", "Node 'groupnorm' (GroupNormalization)", "num_groups 3 for 2 channels",
+                (b, x) => b.Node("GroupNormalization", "groupnorm", new[] { x, b.Initializer("scale", new[] { 1f, 1f, 1f }, 3), b.Initializer("bias", new float[3], 3) },
+                    new Dictionary<string, object> { ["num_groups"] = 3L })),
+            ("an Lp norm other than 1 or 2", "Node 'lpnorm' (LpNormalization)", "p = 3 (1 or 2)",
+                (b, x) => b.Node("LpNormalization", "lpnorm", new[] { x }, new Dictionary<string, object> { ["p"] = 3L })),
+            ("a scatter that adds", "Node 'scatter' (ScatterND)", "ScatterND with reduction add",
+                (b, x) => b.Node("ScatterND", "scatter", new[] { x, b.Initializer("indices", new long[] { 1 }, 1, 1), b.Initializer("updates", new float[50], 1, 2, 5, 5) },
+                    new Dictionary<string, object> { ["reduction"] = "add" })),
         };
-        foreach (var (why, expected, body) in cases)
+        foreach (var (why, node, expected, body) in cases)
         {
             var graph = Import(Model(18, FiveByFive, body));
             using var x = zeros(2, 2, 5, 5);
             var e = Assert.ThrowsExactly<NotSupportedException>(() => graph.forward(x), why);
-            StringAssert.Contains(e.Message, "Node 'resize' (Resize)", why);
+            StringAssert.Contains(e.Message, node, why);
             StringAssert.Contains(e.Message, expected, why);
         }
     }
